@@ -1,0 +1,114 @@
+"""The one place that decides who a caller is, from a key, a password or a session."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .auth_file import UserRecord
+from .credential_source import CredentialSource
+from .identity import ENV_KEY_ID, Identity, Role, Via
+from .passwords import PasswordVerifier
+from .sessions import SessionRecord, SessionStore
+from .settings import Settings
+
+HOUR = 3600.0
+DAY = 24 * HOUR
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A session just created: the id goes into the signed cookie, the record stays here."""
+
+    session_id: str
+    record: SessionRecord
+    identity: Identity
+
+
+class Authenticator:
+    """Checks credentials against the live store and manages the sessions they open."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: CredentialSource,
+        sessions: SessionStore,
+        verifier: PasswordVerifier,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self.sessions = sessions
+        self.verifier = verifier
+        self._clock = clock
+
+    def identify_key(self, token: bytes) -> Identity | None:
+        """The identity an API key proves (a digest and a constant-time compare: no thread)."""
+        return self.credentials.current.identify_key(token, self._clock())
+
+    async def check_password(self, username: str, password: str) -> UserRecord | None:
+        """The user whose password this is, or None; the hashing runs off the event loop."""
+        user = self.credentials.current.user(username)
+        stored = user.password if user is not None else None
+        matched = await asyncio.to_thread(self.verifier.verify, stored, password)
+        return user if matched else None
+
+    def identify_session(self, session_id: str) -> Identity | None:
+        """The identity of a live session whose credential has not changed since login."""
+        record = self.sessions.find(session_id)
+        if record is None:
+            return None
+        store = self.credentials.current
+        tag = store.credential_tag(record.user, record.key_id, self._clock())
+        if tag is None or tag != record.tag:
+            self.sessions.end(record.id_hash)
+            return None
+        role = self._role_of(record)
+        return Identity(
+            record.user,
+            role,
+            Via.SESSION,
+            key_id=record.key_id,
+            session_id_hash=record.id_hash,
+            csrf_token=record.csrf_token,
+        )
+
+    def start_session(self, identity: Identity, *, remember: bool) -> NewSession:
+        """Open a new session (a fresh id at every login defeats session fixation)."""
+        store = self.credentials.current
+        tag = store.credential_tag(identity.name, identity.key_id, self._clock())
+        if tag is None:
+            raise LookupError("the credential disappeared while signing in")
+        lifetime = (
+            self.settings.remember_days * DAY
+            if remember
+            else self.settings.browser_session_hours * HOUR
+        )
+        session_id, record = self.sessions.create(
+            user=identity.name,
+            key_id=identity.key_id,
+            tag=tag,
+            lifetime=lifetime,
+            persistent=remember,
+        )
+        return NewSession(
+            session_id,
+            record,
+            Identity(
+                identity.name,
+                identity.role,
+                Via.SESSION,
+                key_id=identity.key_id,
+                session_id_hash=record.id_hash,
+                csrf_token=record.csrf_token,
+            ),
+        )
+
+    def _role_of(self, record: SessionRecord) -> Role:
+        if record.key_id == ENV_KEY_ID:
+            return Role.ADMIN
+        user = self.credentials.current.user(record.user)
+        return user.role if user is not None else Role.USER

@@ -1,0 +1,140 @@
+"""The credential store: an immutable snapshot of every user and key, built from the files.
+
+A snapshot is replaced whole when the files change (see ``credential_source``), so a request
+never sees half a reload. Each credential also has a *tag*, an HMAC of what the file stores
+for it: a session remembers the tag it was created under and ends as soon as the tag changes
+(password changed, role changed, key revoked, user removed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from .api_keys import ApiKeyRecord, key_id_of
+from .auth_file import UserRecord, lookup_key, parse_auth_file
+from .errors import ConfigError
+from .identity import ENV_KEY_ID, ENV_KEY_USER, Identity, Role, Via
+from .secret import Secret
+from .settings import Settings, check_api_key_shape
+
+
+@dataclass(frozen=True)
+class CredentialStore:
+    """Users by lookup key, per-user keys by id, and the administrator key."""
+
+    users: Mapping[str, UserRecord]
+    admin_key: Secret | None
+    tag_key: bytes = field(repr=False)
+    keys_by_id: Mapping[str, tuple[UserRecord, ApiKeyRecord]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        keys = {key.key_id: (user, key) for user in self.users.values() for key in user.api_keys}
+        object.__setattr__(self, "keys_by_id", MappingProxyType(keys))
+
+    @property
+    def is_empty(self) -> bool:
+        """No user and no key: the first-run setup flow is offered."""
+        return not self.users and self.admin_key is None
+
+    def user(self, name: str) -> UserRecord | None:
+        return self.users.get(lookup_key(name))
+
+    def identify_key(self, token: bytes, now: float) -> Identity | None:
+        """The identity a presented API key proves, or None."""
+        key_id = key_id_of(token)
+        if key_id is not None:
+            found = self.keys_by_id.get(key_id)
+            if found is None:
+                return None
+            user, record = found
+            if record.is_expired(now) or not record.matches(token):
+                return None
+            return Identity(user.name, user.role, Via.API_KEY, key_id=key_id)
+        if self.admin_key is not None and self.admin_key.matches(token):
+            return Identity(ENV_KEY_USER, Role.ADMIN, Via.API_KEY, key_id=ENV_KEY_ID)
+        return None
+
+    def credential_tag(self, user_name: str, key_id: str | None, now: float) -> str | None:
+        """The current tag of a credential, or None when it no longer exists or has expired."""
+        if key_id == ENV_KEY_ID:
+            if self.admin_key is None:
+                return None
+            return self._tag("env", hashlib.sha256(self.admin_key.reveal()).hexdigest())
+        user = self.user(user_name)
+        if user is None:
+            return None
+        if key_id is None:
+            return self._tag("password", user.password.kind, user.password.material, user.role)
+        found = self.keys_by_id.get(key_id)
+        if found is None or found[0] is not user or found[1].is_expired(now):
+            return None
+        return self._tag("key", found[1].digest, user.role)
+
+    def _tag(self, *parts: str) -> str:
+        message = "\0".join(parts).encode("utf-8", "surrogatepass")
+        return hmac.new(self.tag_key, message, hashlib.sha256).hexdigest()
+
+
+def load_credentials(settings: Settings, tag_key: bytes) -> CredentialStore:
+    """Read ``auth.json`` and the key file named by ``settings``; raise ``ConfigError``."""
+    users = _read_users(settings)
+    admin_key = settings.api_key
+    if settings.api_key_file is not None:
+        if admin_key is not None:
+            raise ConfigError(
+                "both COMFYUI_API_KEY and COMFYUI_API_KEY_FILE are set",
+                fix="keep only one of them",
+            )
+        admin_key = _read_key_file(settings.api_key_file)
+    by_key = {lookup_key(user.name): user for user in users}
+    return CredentialStore(MappingProxyType(by_key), admin_key, tag_key)
+
+
+def _read_users(settings: Settings) -> tuple[UserRecord, ...]:
+    path = settings.auth_file
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if settings.auth_file_explicit:
+            raise ConfigError(
+                "COMFYUI_AUTH_FILE names a file that does not exist",
+                fix="create it (see the README) or correct COMFYUI_AUTH_FILE",
+                path=path,
+            ) from None
+        return ()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read the auth file ({error.strerror})",
+            fix="make it a readable file for the user running ComfyUI (mode 0600)",
+            path=path,
+        ) from None
+    return parse_auth_file(data, path)
+
+
+def _read_key_file(path: Path) -> Secret:
+    try:
+        with path.open("rb") as stream:
+            first_line = stream.readline(4096)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read COMFYUI_API_KEY_FILE ({error.strerror})",
+            fix="point it at a readable file holding the key on its first line (mode 0600)",
+            path=path,
+        ) from None
+    try:
+        key = first_line.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        key = ""
+    if not key:
+        raise ConfigError(
+            "COMFYUI_API_KEY_FILE has no key on its first line",
+            fix="write the key on the file's first line",
+            path=path,
+        )
+    check_api_key_shape(key, source="COMFYUI_API_KEY_FILE", path=path)
+    return Secret(key)

@@ -1,0 +1,45 @@
+"""The exceptions the credential and session code raises instead of HTTP answers.
+
+Only ``middleware/responses.py`` turns them into status codes. No message here ever carries
+attacker input or a secret: reasons are fixed strings chosen by this package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AuthError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConfigError(AuthError):
+    """The configuration cannot be used; the server must stay closed until it is fixed."""
+
+    def __init__(self, problem: str, *, fix: str, path: Path | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
+        self.path = path
+        super().__init__(self.explanation)
+
+    @property
+    def explanation(self) -> str:
+        """One sentence for the console and the 503 body: what, where, how to fix it."""
+        where = f" in {self.path}" if self.path is not None else ""
+        return f"{self.problem}{where}. Fix: {self.fix}"
+
+
+class MalformedCredentials(AuthError):
+    """A credential was sent in a shape no client should produce (400, never 500)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Throttled(AuthError):
+    """Too many failures from this address or for this user name."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(f"retry after {self.retry_after} s")

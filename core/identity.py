@@ -1,0 +1,48 @@
+"""Who a caller is, once authenticated: the value every later decision reads."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Role(str, enum.Enum):
+    """What a caller may reach: administrators also reach code-installing and log routes."""
+
+    ADMIN = "admin"
+    USER = "user"
+
+
+class Via(str, enum.Enum):
+    """How the caller proved who they are; CSRF rules apply only to ambient credentials."""
+
+    API_KEY = "api_key"
+    SESSION = "session"
+    PROXY = "proxy"
+
+
+ENV_KEY_USER = "api-key"
+"""The name under which the administrator key from COMFYUI_API_KEY(_FILE) acts."""
+
+ENV_KEY_ID = "env"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated caller."""
+
+    name: str
+    role: Role
+    via: Via
+    key_id: str | None = None
+    session_id_hash: str | None = None
+    csrf_token: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @property
+    def uses_ambient_credentials(self) -> bool:
+        """Cookies and proxy headers are sent by browsers on their own: CSRF applies."""
+        return self.via is not Via.API_KEY

@@ -1,0 +1,148 @@
+"""Server-side sessions in a small SQLite file, so logout and revocation end them at once.
+
+Only a SHA-256 digest of each session id is stored: a copy of the database signs nobody in.
+WAL journaling with ``synchronous=FULL`` means a committed login or logout survives a crash
+or a restart. Each record remembers the credential tag it was created under (see
+``credentials``) and its own CSRF token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    key_id TEXT,
+    tag TEXT NOT NULL,
+    csrf_token TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    persistent INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user);
+CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);
+"""
+_COLUMNS = "id_hash, user, key_id, tag, csrf_token, created, expires, persistent"
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """What the server knows about one signed-in browser."""
+
+    id_hash: str
+    user: str
+    key_id: str | None
+    tag: str
+    csrf_token: str
+    created: float
+    expires: float
+    persistent: bool
+
+
+def hash_session_id(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("ascii", "replace")).hexdigest()
+
+
+class SessionStore:
+    """Create, find and end sessions; safe to call from several threads."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as error:
+            raise ConfigError(
+                f"cannot open the session database ({error})",
+                fix="make the file writable, or delete it to start with no sessions",
+                path=path,
+            ) from None
+        path.chmod(0o600)
+
+    def create(
+        self, *, user: str, key_id: str | None, tag: str, lifetime: float, persistent: bool
+    ) -> tuple[str, SessionRecord]:
+        """A fresh random session id (returned once, for the cookie) and its record."""
+        session_id = secrets.token_urlsafe(32)
+        now = self._clock()
+        record = SessionRecord(
+            id_hash=hash_session_id(session_id),
+            user=user,
+            key_id=key_id,
+            tag=tag,
+            csrf_token=secrets.token_urlsafe(32),
+            created=now,
+            expires=now + lifetime,
+            persistent=persistent,
+        )
+        with self._lock:
+            self._db.execute(
+                f"INSERT INTO sessions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant column list
+                (
+                    record.id_hash,
+                    record.user,
+                    record.key_id,
+                    record.tag,
+                    record.csrf_token,
+                    record.created,
+                    record.expires,
+                    int(record.persistent),
+                ),
+            )
+        return session_id, record
+
+    def find(self, session_id: str) -> SessionRecord | None:
+        """The live record for ``session_id``; an expired one is deleted and not returned."""
+        id_hash = hash_session_id(session_id)
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM sessions WHERE id_hash = ?",  # noqa: S608 - constant column list
+                (id_hash,),
+            ).fetchone()
+        if row is None:
+            return None
+        record = SessionRecord(*row[:7], persistent=bool(row[7]))
+        if record.expires <= self._clock():
+            self.end(id_hash)
+            return None
+        return record
+
+    def end(self, id_hash: str) -> bool:
+        """End one session by the digest of its id; True if it existed."""
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
+        return cursor.rowcount > 0
+
+    def end_user(self, user: str) -> int:
+        """End every session of ``user``; the number ended."""
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM sessions WHERE user = ?", (user,))
+        return cursor.rowcount
+
+    def purge_expired(self) -> int:
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM sessions WHERE expires <= ?", (self._clock(),))
+        return cursor.rowcount
+
+    def count(self) -> int:
+        with self._lock:
+            (total,) = self._db.execute("SELECT COUNT(*) FROM sessions").fetchone()
+        return int(total)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

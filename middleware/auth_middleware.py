@@ -1,0 +1,178 @@
+"""The middleware at the front of ComfyUI's app: deny by default, decide before any handler.
+
+Order of decisions for every request that is not on the public list:
+
+1. who is calling (API key, trusted-proxy header, or session cookie) - ``identify``;
+2. nobody: a browser navigation is sent to the login page, anything else gets 401;
+3. may they reach this route (``route_policy``), and, for cookie or proxy callers, does a
+   write or WebSocket come from this site with the CSRF token (``same_origin``);
+4. then the host's handler runs, with the identity stored on the request.
+
+The middleware runs before any handler reads the request body, so an unauthenticated upload
+is refused without being read.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+from aiohttp import hdrs, web
+
+from ..core.errors import MalformedCredentials
+from ..core.identity import Identity, Role, Via
+from ..core.throttle import address_key
+from . import responses
+from .client_view import ClientView, client_view
+from .public_paths import is_public
+from .request_credentials import CSRF_HEADER, SESSION_COOKIE, has_query_key, presented_key
+from .return_path import safe_return_path
+from .route_policy import may_reach
+from .runtime import IDENTITY, AuthRuntime, Handler
+from .same_origin import is_same_origin
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def make_auth_middleware(runtime: AuthRuntime) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The middleware bound to one ``AuthRuntime``."""
+
+    @web.middleware
+    async def comfyui_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if is_public(request):
+            return await handler(request)
+        view = client_view(request, runtime.settings.trusted_proxies)
+        try:
+            identity = await identify(runtime, request, view)
+        except MalformedCredentials as error:
+            runtime.audit.record(
+                "access_refused", client=view.address, route=request.path_qs, reason=error.reason
+            )
+            return responses.malformed_credentials(error.reason)
+        if isinstance(identity, web.StreamResponse):
+            return identity
+        if identity is None:
+            return _not_signed_in(runtime, request, view)
+        refusal = _refusal(runtime, request, view, identity)
+        if refusal is not None:
+            runtime.audit.record(
+                "access_refused",
+                user=identity.name,
+                client=view.address,
+                route=request.path_qs,
+                reason=refusal,
+            )
+            return responses.forbidden(refusal)
+        request[IDENTITY] = identity
+        if runtime.index.applies_to(request):
+            return runtime.index.response()
+        return await handler(request)
+
+    return comfyui_auth
+
+
+async def identify(
+    runtime: AuthRuntime, request: web.Request, view: ClientView
+) -> Identity | web.StreamResponse | None:
+    """The caller's identity, a refusal (bad or throttled key), or None for nobody."""
+    token = presented_key(request)
+    if token is not None:
+        return await _identify_key(runtime, request, view, token)
+    proxied = _proxy_identity(runtime, request, view)
+    if proxied is not None:
+        return proxied
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        session_id = runtime.cookies.unsign(cookie)
+        if session_id is not None:
+            return runtime.authenticator.identify_session(session_id)
+    return None
+
+
+async def _identify_key(
+    runtime: AuthRuntime, request: web.Request, view: ClientView, token: bytes
+) -> Identity | web.StreamResponse:
+    key = address_key(view.address)
+    wait = await runtime.throttle.retry_after(key)
+    if wait:
+        runtime.audit.record("throttled", client=view.address, route=request.path_qs)
+        return responses.throttled(wait)
+    identity = runtime.authenticator.identify_key(token)
+    if identity is None:
+        await runtime.throttle.record_failure(key)
+        runtime.audit.record(
+            "access_refused", client=view.address, route=request.path_qs, reason="invalid API key"
+        )
+        return responses.unauthorized("invalid API key")
+    return identity
+
+
+def _proxy_identity(
+    runtime: AuthRuntime, request: web.Request, view: ClientView
+) -> Identity | None:
+    """Single sign-on: a user header counts only when set by a trusted proxy."""
+    settings = runtime.settings
+    if settings.proxy_user_header is None or not view.via_trusted_proxy:
+        return None
+    name = request.headers.get(settings.proxy_user_header, "").strip()
+    if not name or len(name) > 256 or not name.isprintable():
+        return None
+    groups: set[str] = set()
+    if settings.proxy_groups_header is not None:
+        raw = request.headers.get(settings.proxy_groups_header, "")
+        groups = {group.strip() for group in raw.split(",") if group.strip()}
+    role = Role.ADMIN if groups & settings.proxy_admin_groups else Role.USER
+    return Identity(name, role, Via.PROXY)
+
+
+def _not_signed_in(
+    runtime: AuthRuntime, request: web.Request, view: ClientView
+) -> web.StreamResponse:
+    runtime.audit.record(
+        "access_refused", client=view.address, route=request.path_qs, reason="not signed in"
+    )
+    if _is_navigation(request):
+        return responses.redirect_to_login(safe_return_path(request.path_qs))
+    return responses.unauthorized()
+
+
+def _refusal(
+    runtime: AuthRuntime, request: web.Request, view: ClientView, identity: Identity
+) -> str | None:
+    """Why an authenticated caller may not go on, or None."""
+    if not may_reach(identity, request.path):
+        return "this route is for administrators"
+    if not identity.uses_ambient_credentials:
+        return None
+    is_write = request.method not in SAFE_METHODS
+    if not (is_write or _is_websocket(request)):
+        return None
+    allowed = runtime.settings.allowed_origins
+    if not is_same_origin(request, view, allowed, required=True):
+        return "cross-site request refused"
+    if is_write and identity.via is Via.SESSION and not _csrf_token_matches(request, identity):
+        return "missing or wrong CSRF token"
+    return None
+
+
+def _csrf_token_matches(request: web.Request, identity: Identity) -> bool:
+    sent = request.headers.getall(CSRF_HEADER, [])
+    if len(sent) != 1 or identity.csrf_token is None:
+        return False
+    return hmac.compare_digest(
+        sent[0].encode("utf-8", "replace"), identity.csrf_token.encode("ascii")
+    )
+
+
+def _is_websocket(request: web.Request) -> bool:
+    return request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
+
+
+def _is_navigation(request: web.Request) -> bool:
+    """A browser loading a page: GET with HTML accepted, and no API key being tried."""
+    if request.method not in ("GET", "HEAD") or _is_websocket(request) or has_query_key(request):
+        return False
+    mode = request.headers.get("Sec-Fetch-Mode")
+    if mode is not None:
+        return mode == "navigate"
+    return "text/html" in request.headers.get(hdrs.ACCEPT, "")

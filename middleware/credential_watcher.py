@@ -1,0 +1,58 @@
+"""Background task: apply edits of ``auth.json`` and the key file within a second or two.
+
+A good edit replaces the credential store (sessions of removed users end); a broken edit is
+logged with what is wrong and where, and the last good store stays in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiohttp import web
+
+from .runtime import AuthRuntime
+
+logger = logging.getLogger(__name__)
+POLL_SECONDS = 1.0
+PURGE_EVERY = 3600
+
+
+async def watch_credentials(runtime: AuthRuntime) -> None:
+    """Poll the files until cancelled."""
+    ticks = 0
+    while True:
+        await asyncio.sleep(POLL_SECONDS)
+        await apply_file_changes(runtime)
+        ticks += 1
+        if ticks % PURGE_EVERY == 0:
+            await asyncio.to_thread(runtime.authenticator.sessions.purge_expired)
+
+
+async def apply_file_changes(runtime: AuthRuntime) -> None:
+    """One poll: reload if the files changed, and report the outcome."""
+    source = runtime.authenticator.credentials
+    before = source.current
+    outcome = await asyncio.to_thread(source.reload_if_changed)
+    if outcome.error is not None:
+        logger.error("comfyui-auth kept the last good configuration: %s", outcome.error.explanation)
+        runtime.audit.record("config_rejected", reason=outcome.error.explanation)
+    elif outcome.store is not None:
+        removed = set(before.users) - set(outcome.store.users)
+        for key in removed:
+            await asyncio.to_thread(runtime.authenticator.sessions.end_user, before.users[key].name)
+        runtime.audit.record("config_reloaded", reason=f"{len(outcome.store.users)} users")
+
+
+def watcher_context(runtime: AuthRuntime) -> object:
+    """An aiohttp cleanup context that runs the watcher for the app's lifetime."""
+
+    async def context(app: web.Application):  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(watch_credentials(runtime))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return context

@@ -1,0 +1,59 @@
+"""The one small adapter between this package and ComfyUI's ``PromptServer``.
+
+Everything else receives a ``HostAdapter`` and never imports ComfyUI, so the package loads
+and is tested without it. ``from_prompt_server`` is the only place that imports the host.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class HostAdapter:
+    """What the package needs from its host: the app, the frontend, users and the queue."""
+
+    app: web.Application
+    web_root: Path
+    user_dir: Path
+    prompt_queue: Any
+    base_url: str = "http://127.0.0.1:8188"
+
+    def queue_counts(self) -> tuple[int, int]:
+        """``(pending, running)`` from the host's prompt queue."""
+        running, pending = self.prompt_queue.get_current_queue_volatile()
+        return len(pending), len(running)
+
+    @classmethod
+    def from_prompt_server(cls) -> HostAdapter:
+        """Reach the running ComfyUI (or a host double that registered the same modules)."""
+        server = importlib.import_module("server")
+        folder_paths = importlib.import_module("folder_paths")
+        instance = server.PromptServer.instance
+        return cls(
+            app=instance.app,
+            web_root=Path(instance.web_root),
+            user_dir=Path(folder_paths.get_user_directory()),
+            prompt_queue=instance.prompt_queue,
+            base_url=_listen_url(),
+        )
+
+
+def _listen_url() -> str:
+    """Where a person on this machine reaches the server, from ComfyUI's --listen/--port."""
+    try:
+        args = importlib.import_module("comfy.cli_args").args
+    except (ImportError, AttributeError):
+        return "http://127.0.0.1:8188"
+    address = str(getattr(args, "listen", "127.0.0.1")).split(",")[0].strip()
+    if address in ("", "0.0.0.0", "::"):  # noqa: S104 - reading, not binding
+        address = "127.0.0.1"
+    if ":" in address:
+        address = f"[{address}]"
+    scheme = "https" if getattr(args, "tls_keyfile", None) else "http"
+    return f"{scheme}://{address}:{getattr(args, 'port', 8188)}"

@@ -1,0 +1,96 @@
+"""Install the package on a host: settings, runtime, middleware, routes, signals.
+
+Called once from the top-level ``__init__.py``. Any exception escaping from here makes the
+caller close the server (see ``fail_closed``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from ..core.settings import Settings, settings_from_process
+from ..core.setup_token import SetupToken
+from .auth_middleware import make_auth_middleware
+from .credential_watcher import watcher_context
+from .host_adapter import HostAdapter
+from .login_routes import add_auth_routes
+from .public_paths import SETUP_PATH
+from .runtime import AuthRuntime, build_runtime
+
+logger = logging.getLogger("comfyui_auth")
+MIN_AIOHTTP = (3, 14, 1)
+
+
+def install_on_host() -> AuthRuntime | None:
+    """Protect the running ComfyUI (``PromptServer.instance``); None when disabled."""
+    host = HostAdapter.from_prompt_server()
+    settings = settings_from_process(host.user_dir)
+    if settings.disabled:
+        logger.warning(
+            "\n%s\ncomfyui-auth is DISABLED by COMFYUI_AUTH_DISABLED: every route of this "
+            "server is open to anyone who can reach it.\n%s",
+            "!" * 78,
+            "!" * 78,
+        )
+        return None
+    return install(host, settings)
+
+
+def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
+    """Build the runtime and put the middleware at the front of the host's app."""
+    warn_if_old_aiohttp()
+    runtime = build_runtime(settings, host)
+    app = host.app
+    app.middlewares.insert(0, make_auth_middleware(runtime))
+    add_auth_routes(app.router, runtime)
+    app.on_response_prepare.append(add_security_headers)
+    app.cleanup_ctx.append(watcher_context(runtime))  # type: ignore[arg-type]
+    if runtime.needs_setup:
+        runtime.setup_token = SetupToken()
+        announce_setup(runtime, host)
+    else:
+        store = runtime.authenticator.credentials.current
+        logger.info(
+            "comfyui-auth protects this server: %d user(s)%s",
+            len(store.users),
+            " and an administrator API key" if store.admin_key is not None else "",
+        )
+    return runtime
+
+
+def announce_setup(runtime: AuthRuntime, host: HostAdapter) -> None:
+    """Print the one-time setup link to the console (not to the log file)."""
+    assert runtime.setup_token is not None  # noqa: S101 - set by the caller
+    link = f"{host.base_url}{SETUP_PATH}?token={runtime.setup_token.value}"
+    banner = "=" * 78
+    sys.stderr.write(
+        f"\n{banner}\ncomfyui-auth: no user or API key is configured, so every route is "
+        f"closed.\nCreate the first administrator within one hour at this one-time link:\n\n"
+        f"    {link}\n\nor add users to {runtime.settings.auth_file} (see the README), "
+        f"or set COMFYUI_API_KEY.\n{banner}\n\n"
+    )
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers every answer gets: keep ``?api_key=`` out of Referer, no MIME sniffing."""
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+
+def warn_if_old_aiohttp() -> None:
+    try:
+        installed = version("aiohttp")
+    except PackageNotFoundError:
+        return
+    numbers = tuple(int(part) for part in installed.split(".")[:3] if part.isdigit())
+    if numbers < MIN_AIOHTTP:
+        logger.warning(
+            "comfyui-auth needs aiohttp %s or newer (request-smuggling and header-parsing "
+            "fixes); this ComfyUI has %s. Run: python -m pip install -U 'aiohttp>=3.14.1'",
+            ".".join(map(str, MIN_AIOHTTP)),
+            installed,
+        )

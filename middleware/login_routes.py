@@ -1,0 +1,208 @@
+"""The package's own routes: login page and API, logout, ``/auth/me``, interceptor, assets.
+
+Answers to a plain HTML form post are pages or redirects (the login page works without
+JavaScript); answers to JSON are JSON. Failure messages are generic: they never say whether a
+user name exists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from ..core.auth_file import lookup_key
+from ..core.identity import Identity, Via
+from ..core.sessions import hash_session_id
+from ..core.throttle import address_key, user_key
+from . import responses
+from .client_view import ClientView, client_view
+from .health_route import health_handler
+from .login_body import BadBody, SubmittedFields, is_form_post, read_fields
+from .login_page import render_login_page
+from .password_upgrade import upgrade_legacy_password
+from .public_paths import (
+    HEALTH_PATH,
+    INJECT_PATHS,
+    LEGACY_LOGIN_PATH,
+    LOGIN_PATH,
+    LOGOUT_PATH,
+    STATIC_ASSETS,
+)
+from .request_credentials import SESSION_COOKIE
+from .return_path import safe_return_path
+from .runtime import IDENTITY, AuthRuntime, Handler
+from .same_origin import is_same_origin
+from .session_cookies import clear_session_cookies, set_session_cookies
+from .setup_routes import add_setup_routes
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+LOGIN_FAILED = "Sign-in failed. Check your user name and password."
+KEY_FAILED = "Sign-in failed. Check your API key."
+ME_PATH = "/auth/me"
+
+
+def add_auth_routes(router: web.UrlDispatcher, runtime: AuthRuntime) -> None:
+    """Register every route of the package on the host's router (before its static ``/``)."""
+    routes = LoginRoutes(runtime)
+    router.add_get(HEALTH_PATH, health_handler(runtime.host))
+    for path in (LOGIN_PATH, LEGACY_LOGIN_PATH):
+        router.add_get(path, routes.login_page)
+    router.add_post(LOGIN_PATH, routes.login)
+    router.add_post(LOGOUT_PATH, routes.logout)
+    router.add_get(ME_PATH, routes.me)
+    for path in INJECT_PATHS:
+        router.add_get(path, _file_handler(WEB_DIR / "inject.js"))
+    for path, name in STATIC_ASSETS.items():
+        router.add_get(path, _file_handler(WEB_DIR / name))
+    add_setup_routes(router, runtime)
+
+
+def _file_handler(path: Path) -> Handler:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    return serve
+
+
+class LoginRoutes:
+    """Handlers bound to one runtime."""
+
+    def __init__(self, runtime: AuthRuntime) -> None:
+        self.runtime = runtime
+
+    async def login_page(self, request: web.Request) -> web.StreamResponse:
+        next_path = safe_return_path(request.query.get("next"))
+        if request.query.get("logout") == "true":
+            response = responses.html_page(
+                200, render_login_page(next_path=next_path, notice="You have signed out.")
+            )
+            self._end_session(request, response, "logout")
+            return response
+        return responses.html_page(200, render_login_page(next_path=next_path))
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        view = self._view(request)
+        form = is_form_post(request)
+        if not is_same_origin(request, view, self.runtime.settings.allowed_origins, required=False):
+            return responses.forbidden("cross-site sign-in refused")
+        try:
+            fields = await read_fields(request)
+        except BadBody as error:
+            status = 413 if error.too_large else 400
+            return responses.json_answer(status, {"error": error.message})
+        username, api_key = fields.text("username"), fields.text("api_key")
+        if bool(api_key) == bool(username):
+            return self._refuse(fields, 400, "Send a user name and password, or an API key.")
+        throttle_keys = [address_key(view.address)]
+        if username:
+            throttle_keys.append(user_key(lookup_key(username)))
+        wait = await self.runtime.throttle.retry_after(*throttle_keys)
+        if wait:
+            self.runtime.audit.record(
+                "throttled", user=username or None, client=view.address, route=LOGIN_PATH
+            )
+            return self._refuse(fields, 429, "Too many failed attempts.", retry_after=wait)
+        identity = await self._check(fields)
+        if identity is None:
+            await self.runtime.throttle.record_failure(*throttle_keys)
+            self.runtime.audit.record(
+                "login_failure", user=username or None, client=view.address, route=LOGIN_PATH,
+                reason="wrong API key" if api_key else "wrong user name or password",
+            )
+            return self._refuse(fields, 401, KEY_FAILED if api_key else LOGIN_FAILED)
+        if username:
+            await self.runtime.throttle.forget(throttle_keys[1])
+        return self._signed_in(request, fields, identity, view)
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        view = self._view(request)
+        if not is_same_origin(request, view, self.runtime.settings.allowed_origins, required=False):
+            return responses.forbidden("cross-site sign-out refused")
+        response = (
+            responses.redirect(LOGIN_PATH + "?logout=true")
+            if is_form_post(request)
+            else responses.ok({"ok": True})
+        )
+        self._end_session(request, response, "logout")
+        return response
+
+    async def me(self, request: web.Request) -> web.StreamResponse:
+        identity = request[IDENTITY]
+        return responses.ok(
+            {"user": identity.name, "role": identity.role.value, "via": identity.via.value}
+        )
+
+    async def _check(self, fields: SubmittedFields) -> Identity | None:
+        authenticator = self.runtime.authenticator
+        api_key = fields.text("api_key")
+        if api_key:
+            if not api_key.isascii() or not api_key.isprintable():
+                return None
+            return authenticator.identify_key(api_key.strip().encode("ascii"))
+        password = fields.text("password")
+        user = await authenticator.check_password(fields.text("username"), password)
+        if user is None:
+            return None
+        if authenticator.verifier.needs_rehash(user.password):
+            await upgrade_legacy_password(self.runtime, user.name, password)
+        return Identity(user.name, user.role, Via.SESSION)
+
+    def _signed_in(
+        self, request: web.Request, fields: SubmittedFields, identity: Identity, view: ClientView
+    ) -> web.StreamResponse:
+        next_path = safe_return_path(fields.text("next"))
+        remember = fields.flag("remember")
+        response = (
+            responses.redirect(next_path)
+            if fields.from_form
+            else responses.ok({"user": identity.name, "role": identity.role.value, "next": next_path})
+        )
+        self._end_session(request, response, None)
+        try:
+            new = self.runtime.authenticator.start_session(identity, remember=remember)
+        except LookupError:
+            return self._refuse(fields, 401, LOGIN_FAILED)
+        set_session_cookies(response, self.runtime.cookies.sign(new.session_id), new, view)
+        self.runtime.audit.record(
+            "login_success", user=identity.name, client=view.address, route=LOGIN_PATH,
+            reason="api key" if identity.key_id else "password",
+        )
+        return response
+
+    def _refuse(
+        self, fields: SubmittedFields, status: int, message: str, *, retry_after: int | None = None
+    ) -> web.StreamResponse:
+        headers = {"Retry-After": str(retry_after)} if retry_after else {}
+        if fields.from_form:
+            page = render_login_page(
+                next_path=safe_return_path(fields.text("next")),
+                error=message,
+                retry_after=retry_after,
+                username=fields.text("username"),
+            )
+            return responses.html_page(status, page, **headers)
+        if status == 429 and retry_after:
+            return responses.throttled(retry_after)
+        if status == 401:
+            return responses.json_answer(401, {"error": message})
+        return responses.bad_request(message)
+
+    def _end_session(
+        self, request: web.Request, response: web.StreamResponse, event: str | None
+    ) -> None:
+        """End the session the request's cookie names, if any, and clear the cookies."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        session_id = self.runtime.cookies.unsign(cookie) if cookie else None
+        if session_id is not None:
+            record = self.runtime.authenticator.sessions.find(session_id)
+            self.runtime.authenticator.sessions.end(hash_session_id(session_id))
+            if event is not None and record is not None:
+                self.runtime.audit.record(
+                    event, user=record.user, client=self._view(request).address,
+                    route=request.path,
+                )
+        clear_session_cookies(response)
+
+    def _view(self, request: web.Request) -> ClientView:
+        return client_view(request, self.runtime.settings.trusted_proxies)

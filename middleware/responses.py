@@ -1,0 +1,91 @@
+"""Every answer the package gives on its own: the only module that knows status codes.
+
+Bodies are JSON ``{"error": ...}`` with fixed wording; none ever echoes request input, and all
+carry ``Cache-Control: no-store`` so no proxy or browser keeps an authentication answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from ..core.errors import ConfigError
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+BEARER_CHALLENGE = 'Bearer realm="ComfyUI"'
+
+
+def json_answer(status: int, body: dict[str, Any], **headers: str) -> web.Response:
+    return web.json_response(body, status=status, headers={**NO_STORE, **headers})
+
+
+def ok(body: dict[str, Any]) -> web.Response:
+    return json_answer(200, body)
+
+
+def unauthorized(message: str = "authentication required") -> web.Response:
+    return json_answer(401, {"error": message}, **{"WWW-Authenticate": BEARER_CHALLENGE})
+
+
+def malformed_credentials(reason: str) -> web.Response:
+    challenge = f'{BEARER_CHALLENGE}, error="invalid_request"'
+    return json_answer(
+        400, {"error": f"malformed credentials: {reason}"}, **{"WWW-Authenticate": challenge}
+    )
+
+
+def bad_request(message: str) -> web.Response:
+    return json_answer(400, {"error": message})
+
+
+def forbidden(message: str) -> web.Response:
+    return json_answer(403, {"error": message})
+
+
+def throttled(retry_after: int) -> web.Response:
+    return json_answer(
+        429,
+        {"error": f"too many failed attempts; try again in {retry_after} seconds",
+         "retry_after": retry_after},
+        **{"Retry-After": str(retry_after)},
+    )
+
+
+def unavailable(error: ConfigError) -> web.Response:
+    """503 for a configuration the package cannot use: the server stays closed."""
+    return json_answer(
+        503,
+        {"error": "authentication is not configured correctly; the server stays closed",
+         "problem": error.explanation},
+        **{"Retry-After": "10"},
+    )
+
+
+def redirect(location: str) -> web.Response:
+    return web.Response(status=303, headers={**NO_STORE, "Location": location})
+
+
+def redirect_to_login(next_path: str) -> web.Response:
+    """Send a browser to the login page with a return path that was already validated."""
+    query = "" if next_path == "/" else "?" + urlencode({"next": next_path})
+    return redirect("/auth/login" + query)
+
+
+def html_page(status: int, html: str, **headers: str) -> web.Response:
+    return web.Response(
+        status=status,
+        text=html,
+        content_type="text/html",
+        charset="utf-8",
+        headers={
+            **NO_STORE,
+            "Content-Security-Policy": (
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+                " frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+            ),
+            "X-Frame-Options": "DENY",
+            **headers,
+        },
+    )
