@@ -12,14 +12,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 
+from typing import TYPE_CHECKING
+
 from ..core.settings import Settings, settings_from_process
-from ..core.setup_token import SetupToken
-from .auth_middleware import make_auth_middleware
-from .credential_watcher import watcher_context
 from .host_adapter import HostAdapter
-from .login_routes import add_auth_routes
-from .public_paths import SETUP_PATH
-from .runtime import AuthRuntime, build_runtime
+
+if TYPE_CHECKING:
+    from .runtime import AuthRuntime
 
 logger = logging.getLogger("comfyui_auth")
 MIN_AIOHTTP = (3, 14, 1)
@@ -42,6 +41,14 @@ def install_on_host() -> AuthRuntime | None:
 
 def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
     """Build the runtime and put the middleware at the front of the host's app."""
+    # Imported here, not at the top: COMFYUI_AUTH_DISABLED must work (and a missing
+    # dependency must be reported by fail_closed) before anything third-party is imported.
+    from ..core.setup_token import SetupToken
+    from .auth_middleware import make_auth_middleware
+    from .credential_watcher import watcher_context
+    from .login_routes import add_auth_routes
+    from .runtime import build_runtime
+
     warn_if_old_aiohttp()
     runtime = build_runtime(settings, host)
     app = host.app
@@ -64,6 +71,8 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
 
 def announce_setup(runtime: AuthRuntime, host: HostAdapter) -> None:
     """Print the one-time setup link to the console (not to the log file)."""
+    from .public_paths import SETUP_PATH
+
     assert runtime.setup_token is not None  # noqa: S101 - set by the caller
     link = f"{host.base_url}{SETUP_PATH}?token={runtime.setup_token.value}"
     banner = "=" * 78
