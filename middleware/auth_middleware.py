@@ -24,6 +24,7 @@ from ..core.identity import Identity, Role, Via
 from ..core.throttle import address_key
 from . import responses
 from .client_view import ClientView, client_view
+from .host_users import with_host_user
 from .public_paths import is_public
 from .request_credentials import CSRF_HEADER, SESSION_COOKIE, has_query_key, presented_key
 from .return_path import safe_return_path
@@ -63,9 +64,10 @@ def make_auth_middleware(runtime: AuthRuntime) -> Callable[..., Awaitable[web.St
                 reason=refusal,
             )
             return responses.forbidden(refusal)
-        request[IDENTITY] = identity
         if runtime.index.applies_to(request):
             return runtime.index.response()
+        request = with_host_user(request, runtime.host_users.ensure(identity.name))
+        request[IDENTITY] = identity
         return await handler(request)
 
     return comfyui_auth
@@ -142,6 +144,10 @@ def _refusal(
     """Why an authenticated caller may not go on, or None."""
     if not may_reach(identity, request.path):
         return "this route is for administrators"
+    if _is_websocket(request):
+        client_id = request.rel_url.query.get("clientId")
+        if client_id and not runtime.client_ids.claim(client_id, identity.name):
+            return "this clientId belongs to another user"
     if not identity.uses_ambient_credentials:
         return None
     is_write = request.method not in SAFE_METHODS

@@ -23,6 +23,7 @@ class HostAdapter:
     user_dir: Path
     prompt_queue: Any
     base_url: str = "http://127.0.0.1:8188"
+    user_manager: Any | None = None
 
     def queue_counts(self) -> tuple[int, int]:
         """``(pending, running)`` from the host's prompt queue."""
@@ -41,6 +42,7 @@ class HostAdapter:
             user_dir=Path(folder_paths.get_user_directory()),
             prompt_queue=instance.prompt_queue,
             base_url=_listen_url(),
+            user_manager=getattr(instance, "user_manager", None),
         )
 
 

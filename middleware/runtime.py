@@ -18,7 +18,9 @@ from ..core.settings import Settings
 from ..core.setup_token import SetupToken
 from ..core.state_files import ensure_private_dir, read_or_create_signing_key
 from ..core.throttle import FailureThrottle
+from .client_ids import ClientIdOwners
 from .host_adapter import HostAdapter
+from .host_users import HostUsers
 from .index_injection import IndexInjector
 
 IDENTITY = web.RequestKey("comfyui_auth.identity", Identity)
@@ -36,6 +38,8 @@ class AuthRuntime:
     throttle: FailureThrottle
     audit: AuditLog
     index: IndexInjector
+    host_users: HostUsers
+    client_ids: ClientIdOwners
     setup_token: SetupToken | None = None
 
     @property
@@ -63,4 +67,6 @@ def build_runtime(settings: Settings, host: HostAdapter) -> AuthRuntime:
         ),
         audit=AuditLog(settings.audit_log_path),
         index=IndexInjector(host.web_root),
+        host_users=HostUsers(host.user_manager),
+        client_ids=ClientIdOwners(),
     )

@@ -98,7 +98,7 @@ def _add_host_routes(host: MinimalHost, web_root: Path) -> None:
     @routes.get("/userdata/{file}")
     async def userdata(request: web.Request) -> web.StreamResponse:
         record("userdata")
-        return web.Response(text="{}")
+        return web.json_response({"comfy_user": request.headers.getall("comfy-user", [])})
 
     @routes.get("/manager/queue/install")
     async def manager(request: web.Request) -> web.StreamResponse:
