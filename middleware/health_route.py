@@ -17,6 +17,19 @@ from .host_adapter import HostAdapter
 from .runtime import Handler
 
 logger = logging.getLogger(__name__)
+_WARMING = web.AppKey("comfyui_auth.device_warm_up", asyncio.Future)
+
+
+async def warm_device_probe(app: web.Application) -> None:
+    """Import torch in the background at start-up, so the first ``/health`` is fast too."""
+    app[_WARMING] = asyncio.get_running_loop().run_in_executor(None, _probe_quietly)
+
+
+def _probe_quietly() -> None:
+    try:
+        probe_device()
+    except Exception:  # noqa: BLE001 - reported by /health itself when asked
+        logger.debug("device probe failed during warm-up", exc_info=True)
 
 
 def health_handler(host: HostAdapter) -> Handler:

@@ -46,6 +46,7 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
     from ..core.setup_token import SetupToken
     from .auth_middleware import make_auth_middleware
     from .credential_watcher import watcher_context
+    from .health_route import warm_device_probe
     from .login_routes import add_auth_routes
     from .runtime import build_runtime
 
@@ -56,6 +57,7 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
     add_auth_routes(app.router, runtime)
     app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(watcher_context(runtime))  # type: ignore[arg-type]
+    app.on_startup.append(warm_device_probe)
     if runtime.needs_setup:
         runtime.setup_token = SetupToken()
         announce_setup(runtime, host)
