@@ -20,7 +20,7 @@ logger = logging.getLogger("comfyui_auth")
 
 def _protect_host() -> None:
     try:
-        import server  # ComfyUI's module; absent when this folder is imported elsewhere
+        import server  # type: ignore[import-not-found]  # ComfyUI's; absent elsewhere
 
         app = server.PromptServer.instance.app
     except (ImportError, AttributeError):

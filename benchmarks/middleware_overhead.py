@@ -23,10 +23,9 @@ from pathlib import Path
 from aiohttp import ClientSession, web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import conftest  # noqa: E402,F401 - registers the package as comfyui_auth
-
-from comfyui_auth.core.passwords import PasswordVerifier, make_hasher  # noqa: E402
-from comfyui_auth.tests.minimal_host import build_minimal_host  # noqa: E402
+import conftest  # noqa: F401 - registers the package as comfyui_auth
+from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
+from comfyui_auth.tests.minimal_host import build_minimal_host
 
 KEY = "benchmark-key-0123456789abcdef"
 
@@ -64,11 +63,17 @@ async def main(count: int) -> None:
         base = Path(folder)
         verifier = PasswordVerifier(make_hasher(cheap_for_tests=True))
         auth_file = base / "auth.json"
-        auth_file.write_text(json.dumps([{"user": "bench", "hash": verifier.hash("bench-pass-123")}]))
+        auth_file.write_text(
+            json.dumps([{"user": "bench", "hash": verifier.hash("bench-pass-123")}])
+        )
         tracemalloc.start()
         host = build_minimal_host(
-            base, {"COMFYUI_API_KEY": KEY, "COMFYUI_AUTH_FILE": str(auth_file),
-                   "COMFYUI_AUTH_FAILURE_LIMIT": "1000"}
+            base,
+            {
+                "COMFYUI_API_KEY": KEY,
+                "COMFYUI_AUTH_FILE": str(auth_file),
+                "COMFYUI_AUTH_FAILURE_LIMIT": "1000",
+            },
         )
         auth_runner, auth_url = await serve(host.app)
         async with ClientSession() as session:
@@ -77,7 +82,9 @@ async def main(count: int) -> None:
             baseline = await timed(session, bare_url + "/api/prompt", count)
             rows = {
                 "api key (Bearer)": await timed(
-                    session, auth_url + "/api/prompt", count,
+                    session,
+                    auth_url + "/api/prompt",
+                    count,
                     headers={"Authorization": f"Bearer {KEY}"},
                 ),
                 "anonymous (401)": await timed(session, auth_url + "/api/prompt", count),
@@ -86,7 +93,8 @@ async def main(count: int) -> None:
             async with session.post(
                 auth_url + "/auth/login", json={"username": "bench", "password": "bench-pass-123"}
             ) as response:
-                assert response.status == 200
+                if response.status != 200:
+                    raise SystemExit("benchmark sign-in failed")
             rows["session cookie"] = await timed(session, auth_url + "/api/prompt", count)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()

@@ -35,11 +35,3 @@ class MalformedCredentials(AuthError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
-
-
-class Throttled(AuthError):
-    """Too many failures from this address or for this user name."""
-
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = max(1, retry_after)
-        super().__init__(f"retry after {self.retry_after} s")

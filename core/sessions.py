@@ -115,7 +115,10 @@ class SessionStore:
             ).fetchone()
         if row is None:
             return None
-        record = SessionRecord(*row[:7], persistent=bool(row[7]))
+        id_hash_, user, key_id, tag, csrf_token, created, expires, persistent = row
+        record = SessionRecord(
+            id_hash_, user, key_id, tag, csrf_token, created, expires, bool(persistent)
+        )
         if record.expires <= self._clock():
             self.end(id_hash)
             return None

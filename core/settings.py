@@ -20,9 +20,7 @@ from .secret import Secret
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MIN_API_KEY_LENGTH = 16
-KEY_FIX = (
-    'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
-)
+KEY_FIX = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 

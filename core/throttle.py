@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute, parse
 from limits.aio.storage import MemoryStorage, Storage
-from limits.storage import storage_from_string
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 
 NAMESPACE = "comfyui-auth"
 
@@ -56,6 +56,8 @@ class FailureThrottle:
             else RateLimitItemPerMinute(failure_limit * 4, window_seconds // 15)
         )
         storage = storage_from_string(_async_url(redis_url)) if redis_url else None
+        if storage is not None and not isinstance(storage, Storage):
+            raise TypeError("limits returned a synchronous storage for an async+ URL")
         return cls((short, long), storage)
 
     async def retry_after(self, *keys: str) -> int:

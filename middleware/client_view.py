@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..core.settings import IPNetwork
 
+
 @dataclass(frozen=True)
 class ClientView:
     """The client as the package sees it after applying the trusted-proxy rule."""
@@ -33,9 +34,8 @@ CLIENT_VIEW = web.RequestKey("comfyui_auth.client_view", ClientView)
 
 def client_view(request: web.Request, trusted: tuple[IPNetwork, ...]) -> ClientView:
     """The (cached) ``ClientView`` of ``request``."""
-    cached = request.get(CLIENT_VIEW)
-    if cached is not None:
-        return cached
+    if CLIENT_VIEW in request:
+        return request[CLIENT_VIEW]
     view = _build(request, trusted)
     request[CLIENT_VIEW] = view
     return view

@@ -28,7 +28,7 @@ async def warm_device_probe(app: web.Application) -> None:
 def _probe_quietly() -> None:
     try:
         probe_device()
-    except Exception:  # noqa: BLE001 - reported by /health itself when asked
+    except Exception:
         logger.debug("device probe failed during warm-up", exc_info=True)
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-
-from typing import TYPE_CHECKING
 
 from ..core.settings import Settings, settings_from_process
 from .host_adapter import HostAdapter

@@ -83,8 +83,12 @@ def _json_fields(raw: bytes) -> dict[str, str]:
 def _form_fields(raw: bytes) -> dict[str, str]:
     try:
         pairs = parse_qsl(
-            raw.decode("ascii"), keep_blank_values=True, strict_parsing=bool(raw),
-            encoding="utf-8", errors="strict", max_num_fields=32,
+            raw.decode("ascii"),
+            keep_blank_values=True,
+            strict_parsing=bool(raw),
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=32,
         )
     except (UnicodeError, ValueError):
         raise BadBody("the form data is not valid") from None

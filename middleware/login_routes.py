@@ -83,7 +83,6 @@ class LoginRoutes:
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         view = self._view(request)
-        form = is_form_post(request)
         if not is_same_origin(request, view, self.runtime.settings.allowed_origins, required=False):
             return responses.forbidden("cross-site sign-in refused")
         try:
@@ -107,7 +106,10 @@ class LoginRoutes:
         if identity is None:
             await self.runtime.throttle.record_failure(*throttle_keys)
             self.runtime.audit.record(
-                "login_failure", user=username or None, client=view.address, route=LOGIN_PATH,
+                "login_failure",
+                user=username or None,
+                client=view.address,
+                route=LOGIN_PATH,
                 reason="wrong API key" if api_key else "wrong user name or password",
             )
             return self._refuse(fields, 401, KEY_FAILED if api_key else LOGIN_FAILED)
@@ -156,7 +158,9 @@ class LoginRoutes:
         response = (
             responses.redirect(next_path)
             if fields.from_form
-            else responses.ok({"user": identity.name, "role": identity.role.value, "next": next_path})
+            else responses.ok(
+                {"user": identity.name, "role": identity.role.value, "next": next_path}
+            )
         )
         self._end_session(request, response, None)
         try:
@@ -165,7 +169,10 @@ class LoginRoutes:
             return self._refuse(fields, 401, LOGIN_FAILED)
         set_session_cookies(response, self.runtime.cookies.sign(new.session_id), new, view)
         self.runtime.audit.record(
-            "login_success", user=identity.name, client=view.address, route=LOGIN_PATH,
+            "login_success",
+            user=identity.name,
+            client=view.address,
+            route=LOGIN_PATH,
             reason="api key" if identity.key_id else "password",
         )
         return response
@@ -199,7 +206,9 @@ class LoginRoutes:
             self.runtime.authenticator.sessions.end(hash_session_id(session_id))
             if event is not None and record is not None:
                 self.runtime.audit.record(
-                    event, user=record.user, client=self._view(request).address,
+                    event,
+                    user=record.user,
+                    client=self._view(request).address,
                     route=request.path,
                 )
         clear_session_cookies(response)

@@ -47,8 +47,10 @@ def forbidden(message: str) -> web.Response:
 def throttled(retry_after: int) -> web.Response:
     return json_answer(
         429,
-        {"error": f"too many failed attempts; try again in {retry_after} seconds",
-         "retry_after": retry_after},
+        {
+            "error": f"too many failed attempts; try again in {retry_after} seconds",
+            "retry_after": retry_after,
+        },
         **{"Retry-After": str(retry_after)},
     )
 
@@ -57,8 +59,10 @@ def unavailable(error: ConfigError) -> web.Response:
     """503 for a configuration the package cannot use: the server stays closed."""
     return json_answer(
         503,
-        {"error": "authentication is not configured correctly; the server stays closed",
-         "problem": error.explanation},
+        {
+            "error": "authentication is not configured correctly; the server stays closed",
+            "problem": error.explanation,
+        },
         **{"Retry-After": "10"},
     )
 

@@ -22,12 +22,22 @@ def set_session_cookies(
     max_age = int(new.record.expires - new.record.created) if new.record.persistent else None
     secure = view.scheme == "https"
     response.set_cookie(
-        SESSION_COOKIE, signed_id, path="/", httponly=True, samesite="Lax",
-        secure=secure, max_age=max_age,
+        SESSION_COOKIE,
+        signed_id,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=secure,
+        max_age=max_age,
     )
     response.set_cookie(
-        CSRF_COOKIE, new.record.csrf_token, path="/", httponly=False, samesite="Strict",
-        secure=secure, max_age=max_age,
+        CSRF_COOKIE,
+        new.record.csrf_token,
+        path="/",
+        httponly=False,
+        samesite="Strict",
+        secure=secure,
+        max_age=max_age,
     )
 
 

@@ -27,9 +27,7 @@ from .same_origin import is_same_origin
 from .session_cookies import set_session_cookies
 
 MIN_ADMIN_PASSWORD = 12
-INVALID_LINK = (
-    "This setup link is invalid, used or expired. Restart ComfyUI to print a new one."
-)
+INVALID_LINK = "This setup link is invalid, used or expired. Restart ComfyUI to print a new one."
 
 
 def add_setup_routes(router: web.UrlDispatcher, runtime: AuthRuntime) -> None:
@@ -49,8 +47,10 @@ class SetupRoutes:
     async def page(self, request: web.Request) -> web.StreamResponse:
         token = request.query.get("token")
         if not self._token_ok(token):
-            return responses.redirect(LOGIN_PATH) if not self.runtime.needs_setup else (
-                responses.forbidden(INVALID_LINK)
+            return (
+                responses.redirect(LOGIN_PATH)
+                if not self.runtime.needs_setup
+                else (responses.forbidden(INVALID_LINK))
             )
         return responses.html_page(200, render_setup_page(token=token or ""))
 
@@ -91,7 +91,12 @@ class SetupRoutes:
 
 
 def _admin_problem(name: str, password: str, confirm: str) -> str | None:
-    if not name or len(name) > MAX_USER_NAME_LENGTH or not name.isprintable() or name.startswith("__"):
+    if (
+        not name
+        or len(name) > MAX_USER_NAME_LENGTH
+        or not name.isprintable()
+        or name.startswith("__")
+    ):
         return f"Choose a user name of 1 to {MAX_USER_NAME_LENGTH} printable characters."
     if len(password) < MIN_ADMIN_PASSWORD:
         return f"The password needs at least {MIN_ADMIN_PASSWORD} characters."

@@ -51,9 +51,7 @@ def build_minimal_host(tmp_path: Path, env: dict[str, str]) -> MinimalHost:
     user_dir.mkdir(exist_ok=True)
     app = web.Application()
     adapter = HostAdapter(app=app, web_root=web_root, user_dir=user_dir, prompt_queue=FakeQueue())
-    settings: Settings = load_settings(
-        {"COMFYUI_AUTH_TEST_CHEAP_HASHING": "1", **env}, user_dir
-    )
+    settings: Settings = load_settings({"COMFYUI_AUTH_TEST_CHEAP_HASHING": "1", **env}, user_dir)
     runtime = install(adapter, settings)
     host = MinimalHost(app, adapter, runtime)
     _add_host_routes(host, web_root)

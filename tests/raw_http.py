@@ -13,7 +13,9 @@ class RawResponse:
     body: bytes
 
 
-async def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 5.0) -> RawResponse:
+async def raw_request(
+    port: int, head: bytes, body: bytes = b"", timeout: float = 5.0
+) -> RawResponse:
     """Send ``head`` (request line and headers, without the blank line) and read the answer."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:

@@ -46,8 +46,12 @@ def test_argon2id_hash_role_and_api_keys_are_read() -> None:
                 "hash": VERIFIER.hash("dana-password-1"),
                 "role": "admin",
                 "api_keys": [
-                    {"id": "0123456789ab", "name": "laptop", "hash": "sha256:" + "a" * 64,
-                     "expires": "2030-01-01T00:00:00+00:00"}
+                    {
+                        "id": "0123456789ab",
+                        "name": "laptop",
+                        "hash": "sha256:" + "a" * 64,
+                        "expires": "2030-01-01T00:00:00+00:00",
+                    }
                 ],
                 "extra": "kept by editors",
             }
@@ -72,15 +76,25 @@ BROKEN = [
     ("no-password", b'[{"user": "a"}]', 'needs a "hash" or a non-empty "pass"'),
     ("empty-pass", b'[{"user": "a", "pass": ""}]', 'needs a "hash" or a non-empty "pass"'),
     ("short-hash", b'[{"user": "a", "hash": "abc"}]', "neither an argon2id hash"),
-    ("argon2i-hash", b'[{"user": "a", "hash": "$argon2i$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"}]',
-     "neither an argon2id hash"),
+    (
+        "argon2i-hash",
+        b'[{"user": "a", "hash": "$argon2i$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"}]',
+        "neither an argon2id hash",
+    ),
     ("bad-role", b'[{"user": "a", "pass": "x", "role": "root"}]', '"role" other than'),
-    ("duplicate-user-case", b'[{"user": "a", "pass": "x"}, {"user": "A", "pass": "y"}]',
-     "appears twice"),
+    (
+        "duplicate-user-case",
+        b'[{"user": "a", "pass": "x"}, {"user": "A", "pass": "y"}]',
+        "appears twice",
+    ),
     ("api-keys-not-list", b'[{"user": "a", "pass": "x", "api_keys": {}}]', "must be an array"),
     ("api-key-bad-id", b'[{"user": "a", "pass": "x", "api_keys": [{"id": "x"}]}]', "no valid id"),
-    ("api-key-bad-date", b'[{"user": "a", "pass": "x", "api_keys": [{"id": "0123456789ab", '
-     b'"hash": "sha256:' + b"b" * 64 + b'", "expires": "soon"}]}]', "not ISO 8601"),
+    (
+        "api-key-bad-date",
+        b'[{"user": "a", "pass": "x", "api_keys": [{"id": "0123456789ab", '
+        b'"hash": "sha256:' + b"b" * 64 + b'", "expires": "soon"}]}]',
+        "not ISO 8601",
+    ),
 ]
 
 

@@ -104,7 +104,9 @@ MALFORMED = [
         (f"X-API-Key: {ADMIN_KEY}", f"X-API-Key: {ADMIN_KEY}"),
     ),
     Case("empty-x-api-key", "/api/prompt", 400, ("X-API-Key: ",)),
-    Case("non-ascii-x-api-key", "/api/prompt", 400, ("X-API-Key: cl\udcc3\udca9-0123456789abcdef",)),
+    Case(
+        "non-ascii-x-api-key", "/api/prompt", 400, ("X-API-Key: cl\udcc3\udca9-0123456789abcdef",)
+    ),
     Case("non-ascii-bearer", "/api/prompt", 400, ("Authorization: Bearer \udcff\udcfe",)),
     Case("oversized-authorization", "/api/prompt", 400, ("Authorization: Bearer " + "a" * 9000,)),
     Case("two-api-key-params", f"/api/prompt?api_key={ADMIN_KEY}&api_key={ADMIN_KEY}", 400),
@@ -124,9 +126,17 @@ MALFORMED = [
         401,
         ("Cookie: comfyui_auth_session=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sig",),
     ),
-    Case("websocket-no-credentials", "/ws?clientId=a", 401,
-         ("Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13",
-          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")),
+    Case(
+        "websocket-no-credentials",
+        "/ws?clientId=a",
+        401,
+        (
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ),
+    ),
 ]
 
 ALLOWED = [

@@ -76,7 +76,9 @@ async def test_the_middleware_goes_in_front_of_comfyuis_own(
 
 
 async def test_a_broken_setting_closes_the_server_with_a_503_that_names_the_fix(
-    host_modules: FakePromptServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    host_modules: FakePromptServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("COMFYUI_API_KEY", "short")
     with caplog.at_level(logging.CRITICAL):

@@ -65,7 +65,9 @@ async def test_a_new_user_can_sign_in_without_a_restart(
     assert await login_status(client, "bob") == 200
 
 
-async def test_a_removed_user_loses_their_session(served: tuple[Path, Path, TestClient, MinimalHost]) -> None:
+async def test_a_removed_user_loses_their_session(
+    served: tuple[Path, Path, TestClient, MinimalHost],
+) -> None:
     auth_file, _, client, _ = served
     assert await login_status(client, "alice") == 200
     assert (await client.get("/auth/me")).status == 200

@@ -48,7 +48,8 @@ async def test_the_comfy_user_header_always_names_the_authenticated_user(
     client: TestClient, claimed: str
 ) -> None:
     response = await client.get(
-        "/api/userdata/x.json", headers={"Authorization": f"Bearer {BOB_KEY}", "Comfy-User": claimed}
+        "/api/userdata/x.json",
+        headers={"Authorization": f"Bearer {BOB_KEY}", "Comfy-User": claimed},
     )
     assert response.status == 200
     assert await response.json() == {"comfy_user": [host_user_id("bob")]}

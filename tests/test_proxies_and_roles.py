@@ -21,10 +21,19 @@ ADMIN_KEY = "admin-key-for-roles-0123456789"
 
 async def make_client(tmp_path: Path, env: dict[str, str]) -> TestClient:
     auth_file = tmp_path / "auth.json"
-    auth_file.write_text(json.dumps([{
-        "user": "erin", "hash": VERIFIER.hash("erin-password-12"),
-        "api_keys": [{"id": USER_KEY_ID, "name": "s", "hash": digest_token(USER_KEY.encode())}],
-    }]))
+    auth_file.write_text(
+        json.dumps(
+            [
+                {
+                    "user": "erin",
+                    "hash": VERIFIER.hash("erin-password-12"),
+                    "api_keys": [
+                        {"id": USER_KEY_ID, "name": "s", "hash": digest_token(USER_KEY.encode())}
+                    ],
+                }
+            ]
+        )
+    )
     host = build_minimal_host(
         tmp_path, {"COMFYUI_AUTH_FILE": str(auth_file), "COMFYUI_API_KEY": ADMIN_KEY, **env}
     )
@@ -35,22 +44,28 @@ async def make_client(tmp_path: Path, env: dict[str, str]) -> TestClient:
 
 @pytest.fixture
 async def behind_proxy(tmp_path: Path) -> AsyncIterator[TestClient]:
-    client = await make_client(tmp_path, {
-        "COMFYUI_AUTH_TRUSTED_PROXIES": "127.0.0.1/32",
-        "COMFYUI_AUTH_PROXY_USER_HEADER": "Remote-User",
-        "COMFYUI_AUTH_PROXY_GROUPS_HEADER": "Remote-Groups",
-        "COMFYUI_AUTH_PROXY_ADMIN_GROUPS": "comfy-admins",
-    })
+    client = await make_client(
+        tmp_path,
+        {
+            "COMFYUI_AUTH_TRUSTED_PROXIES": "127.0.0.1/32",
+            "COMFYUI_AUTH_PROXY_USER_HEADER": "Remote-User",
+            "COMFYUI_AUTH_PROXY_GROUPS_HEADER": "Remote-Groups",
+            "COMFYUI_AUTH_PROXY_ADMIN_GROUPS": "comfy-admins",
+        },
+    )
     yield client
     await client.close()
 
 
 @pytest.fixture
 async def direct(tmp_path: Path) -> AsyncIterator[TestClient]:
-    client = await make_client(tmp_path, {
-        "COMFYUI_AUTH_TRUSTED_PROXIES": "10.9.9.9",
-        "COMFYUI_AUTH_PROXY_USER_HEADER": "Remote-User",
-    })
+    client = await make_client(
+        tmp_path,
+        {
+            "COMFYUI_AUTH_TRUSTED_PROXIES": "10.9.9.9",
+            "COMFYUI_AUTH_PROXY_USER_HEADER": "Remote-User",
+        },
+    )
     yield client
     await client.close()
 
@@ -101,17 +116,32 @@ async def test_spoofed_forwarded_for_does_not_escape_address_throttling(direct: 
 
 @pytest.mark.parametrize(
     "path",
-    ["/manager/queue/install", "/api/manager/queue/install", "/Manager/queue/install",
-     "/%6danager/queue/install", "/internal/logs", "/api//manager/x", "/v2/manager/x"],
-    ids=["manager", "manager-api-twin", "manager-case", "manager-encoded", "internal-logs",
-         "manager-double-slash", "manager-v2"],
+    [
+        "/manager/queue/install",
+        "/api/manager/queue/install",
+        "/Manager/queue/install",
+        "/%6danager/queue/install",
+        "/internal/logs",
+        "/api//manager/x",
+        "/v2/manager/x",
+    ],
+    ids=[
+        "manager",
+        "manager-api-twin",
+        "manager-case",
+        "manager-encoded",
+        "internal-logs",
+        "manager-double-slash",
+        "manager-v2",
+    ],
 )
 def test_administrator_routes_are_recognised_in_every_spelling(path: str) -> None:
     assert requires_admin(path)
 
 
 @pytest.mark.parametrize(
-    "path", ["/prompt", "/api/userdata/x", "/v2/userdata", "/internal/folder_paths", "/managerx"],
+    "path",
+    ["/prompt", "/api/userdata/x", "/v2/userdata", "/internal/folder_paths", "/managerx"],
 )
 def test_ordinary_routes_are_not_administrator_routes(path: str) -> None:
     assert not requires_admin(path)
