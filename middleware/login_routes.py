@@ -73,13 +73,13 @@ class LoginRoutes:
 
     async def login_page(self, request: web.Request) -> web.StreamResponse:
         next_path = safe_return_path(request.query.get("next"))
+        mode = "key" if request.query.get("mode") == "key" else "password"
         if request.query.get("logout") == "true":
-            response = responses.html_page(
-                200, render_login_page(next_path=next_path, notice="You have signed out.")
-            )
+            page = render_login_page(next_path=next_path, notice="You have signed out.", mode=mode)
+            response = responses.html_page(200, page)
             self._end_session(request, response, "logout")
             return response
-        return responses.html_page(200, render_login_page(next_path=next_path))
+        return responses.html_page(200, render_login_page(next_path=next_path, mode=mode))
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         view = self._view(request)
@@ -187,6 +187,7 @@ class LoginRoutes:
                 error=message,
                 retry_after=retry_after,
                 username=fields.text("username"),
+                mode="key" if fields.text("api_key") else "password",
             )
             return responses.html_page(status, page, **headers)
         if status == 429 and retry_after:
