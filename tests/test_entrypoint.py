@@ -6,13 +6,11 @@ import importlib.util
 import logging
 import sys
 import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-
 from comfyui_auth.tests.conftest import REPO_ROOT
 from comfyui_auth.tests.minimal_host import FakeQueue
 
@@ -33,7 +31,7 @@ class FakePromptServer:
 
 
 @pytest.fixture
-def host_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePromptServer]:
+def host_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePromptServer:
     """Register ``server`` and ``folder_paths`` like ComfyUI has them when nodes load."""
     server_module = types.ModuleType("server")
     server_module.PromptServer = FakePromptServer  # type: ignore[attr-defined]
@@ -42,14 +40,15 @@ def host_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
     monkeypatch.setitem(sys.modules, "server", server_module)
     monkeypatch.setitem(sys.modules, "folder_paths", folder_paths)
     monkeypatch.setenv("COMFYUI_AUTH_TEST_CHEAP_HASHING", "1")
-    yield FakePromptServer(tmp_path)
+    return FakePromptServer(tmp_path)
 
 
 def load_like_comfyui() -> types.ModuleType:
     """``nodes.load_custom_node``: the module is named after the folder's path."""
     name = str(REPO_ROOT).replace(".", "_x_")
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "__init__.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)

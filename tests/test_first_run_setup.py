@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-
 from comfyui_auth.core.setup_token import SetupToken
 from comfyui_auth.tests.minimal_host import MinimalHost, build_minimal_host
 
@@ -26,8 +25,13 @@ async def fresh(tmp_path: Path) -> AsyncIterator[tuple[MinimalHost, TestClient, 
 
 
 def form(token: str, **overrides: str) -> dict[str, str]:
-    return {"token": token, "username": "root-admin", "password": PASSWORD,
-            "confirm": PASSWORD, **overrides}
+    return {
+        "token": token,
+        "username": "root-admin",
+        "password": PASSWORD,
+        "confirm": PASSWORD,
+        **overrides,
+    }
 
 
 async def test_the_setup_link_creates_an_argon2id_admin_in_a_private_file(
