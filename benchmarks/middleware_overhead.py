@@ -24,6 +24,7 @@ from aiohttp import ClientSession, web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import conftest  # noqa: F401 - registers the package as comfyui_auth
+
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.tests.minimal_host import build_minimal_host
 

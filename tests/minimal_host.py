@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
+
 from comfyui_auth.core.settings import Settings, load_settings
 from comfyui_auth.middleware.host_adapter import HostAdapter
 from comfyui_auth.middleware.install import install

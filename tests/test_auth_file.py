@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from comfyui_auth.core.auth_file import parse_auth_file
 from comfyui_auth.core.errors import ConfigError
 from comfyui_auth.core.identity import Role

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, async_playwright
+
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.devhost.host_double import HostDouble
 from comfyui_auth.devhost.loader import start_host
 from comfyui_auth.tests.browser_support import CHROMIUM, LAUNCH_ARGS, artifact, require_chromium
 from comfyui_auth.tests.conftest import REPO_ROOT
-from playwright.async_api import Browser, Page, async_playwright
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser-password-123"

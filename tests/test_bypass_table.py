@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
+
 from comfyui_auth.tests.minimal_host import MinimalHost, build_minimal_host
 from comfyui_auth.tests.raw_http import raw_request
 

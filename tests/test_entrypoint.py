@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+
 from comfyui_auth.tests.conftest import REPO_ROOT
 from comfyui_auth.tests.minimal_host import FakeQueue
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+
 from comfyui_auth.core.setup_token import SetupToken
 from comfyui_auth.tests.minimal_host import MinimalHost, build_minimal_host
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.tests.minimal_host import MinimalHost, build_minimal_host
 

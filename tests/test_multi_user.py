@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp import WSServerHandshakeError
 from aiohttp.test_utils import TestClient, TestServer
+
 from comfyui_auth.core.api_keys import digest_token, generate_token
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.middleware.host_users import host_user_id

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
+
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.tests.minimal_host import build_minimal_host
 
