@@ -25,7 +25,7 @@ def explain(error: BaseException) -> str:
     """What went wrong and how to fix it, without echoing secrets."""
     explanation = getattr(error, "explanation", None)
     if isinstance(explanation, str):
-        return explanation
+        return f"{explanation}, then restart ComfyUI"
     if isinstance(error, ImportError):
         return f"a dependency of comfyui-auth is missing ({error.name}). Fix: {REQUIREMENTS_FIX}"
     return (
