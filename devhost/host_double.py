@@ -1,100 +1,174 @@
-"""``HostDouble``: ComfyUI's ``PromptServer`` shape with the routes the frontend needs.
+"""``HostDouble``: a stand-in for ComfyUI 0.8.0's ``server.PromptServer``.
 
-Responses follow ComfyUI 0.8.0's shapes (server.py, app/user_manager.py, app/app_settings.py)
-closely enough for ``comfyui-frontend-package`` to boot, queue a prompt and show images.
-Nothing is executed: a queued prompt goes straight into the history with the demo image.
+It has the attributes a custom node reaches for (``instance``, ``app``, ``routes``,
+``prompt_queue``, ``web_root``, ``sockets``, ``user_manager``, ``add_on_prompt_handler``,
+``send_json``) and builds its app the way ComfyUI does: middlewares fixed in ``__init__``,
+routes collected in a ``RouteTableDef`` and registered only by ``add_routes()``, which runs
+after the custom nodes are imported. A custom node therefore meets the same mutable
+``app.middlewares`` list and the same route order it would meet in ComfyUI.
 """
 
 from __future__ import annotations
 
 import asyncio
-import glob
+import collections
 import importlib.resources
 import json
-import os
-import re
+import logging
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from aiohttp import WSMsgType, web
 
-from .media import png_bytes, resolve_inside
+from .folders import Folders
+from .info_routes import add_info_routes
+from .internal_routes import internal_app
+from .media import DEMO_IMAGE, add_media_routes, png_bytes
+from .middlewares import DEFAULT_MIDDLEWARES
+from .node_catalog import node_definitions
 from .prompt_queue import PromptQueue
+from .prompt_routes import add_prompt_routes
+from .used_install import add_asset_routes, seed_default_user
+from .user_manager import UserManager
+from .userdata_routes import add_userdata_routes
 
-DEMO_IMAGE = "demo.png"
-NODE_DEFINITIONS: dict[str, Any] = {
-    "DemoImage": {
-        "input": {"required": {"seed": ["INT", {"default": 0, "min": 0, "max": 1000}]}},
-        "input_order": {"required": ["seed"]},
-        "output": ["IMAGE"],
-        "output_is_list": [False],
-        "output_name": ["IMAGE"],
-        "name": "DemoImage",
-        "display_name": "Demo image",
-        "description": "Stands in for a model: always the same picture.",
-        "python_module": "devhost",
-        "category": "demo",
-        "output_node": False,
-    },
-    "SaveImage": {
-        "input": {
-            "required": {"images": ["IMAGE"], "filename_prefix": ["STRING", {"default": "ComfyUI"}]}
-        },
-        "input_order": {"required": ["images", "filename_prefix"]},
-        "output": [],
-        "output_is_list": [],
-        "output_name": [],
-        "name": "SaveImage",
-        "display_name": "Save Image",
-        "description": "Saves the images to the output directory.",
-        "python_module": "nodes",
-        "category": "image",
-        "output_node": True,
-    },
-}
+logger = logging.getLogger("devhost")
+MAX_UPLOAD_MB = 100
+PromptHandler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-@web.middleware
-async def cache_control(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Like ComfyUI's: JavaScript and CSS are revalidated."""
-    response: web.StreamResponse = await handler(request)
-    if request.path.endswith((".js", ".css")):
-        response.headers.setdefault("Cache-Control", "no-cache")
-    return response
+def frontend_root() -> str:
+    """The ``comfyui-frontend-package`` static folder, as ComfyUI's FrontendManager finds it."""
+    return str(importlib.resources.files("comfyui_frontend_package") / "static")
 
 
 class HostDouble:
-    """A stand-in for ``server.PromptServer``; ``instance`` is the live one."""
+    """ComfyUI's ``PromptServer`` shape; ``HostDouble.instance`` is the live one."""
 
     instance: ClassVar[HostDouble]
 
-    def __init__(self, base_dir: Path) -> None:
+    def __init__(self, base_dir: Path, *, multi_user: bool = False, port: int = 8188) -> None:
         HostDouble.instance = self
-        self.base_dir = base_dir
-        self.user_dir = base_dir / "user"
-        self.output_dir = base_dir / "output"
-        self.input_dir = base_dir / "input"
-        for folder in (self.user_dir, self.output_dir, self.input_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-        (self.output_dir / DEMO_IMAGE).write_bytes(png_bytes())
-        self.web_root = Path(str(importlib.resources.files("comfyui_frontend_package") / "static"))
-        self.app = web.Application(client_max_size=100 * 1024 * 1024, middlewares=[cache_control])
+        self.folders = Folders(base_dir)
+        self.folders.create()
+        (self.folders.output / DEMO_IMAGE).write_bytes(png_bytes())
+        seed_default_user(self.folders.user / "default")
+        self.port = port
+        self.argv = ["main.py", "--cpu", "--port", str(port)] + (
+            ["--multi-user"] if multi_user else []
+        )
+        self.user_manager = UserManager(self.folders, multi_user)
+        self.prompt_queue = PromptQueue(self.queue_updated)
+        self.web_root = frontend_root()
+        self.app = web.Application(
+            client_max_size=MAX_UPLOAD_MB * 1024 * 1024, middlewares=list(DEFAULT_MIDDLEWARES)
+        )
         self.routes = web.RouteTableDef()
-        self.prompt_queue = PromptQueue()
         self.sockets: dict[str, web.WebSocketResponse] = {}
-        self.on_prompt_handlers: list[Any] = []
+        self.sockets_metadata: dict[str, dict[str, Any]] = {}
+        self.on_prompt_handlers: list[PromptHandler] = []
         self.extension_dirs: dict[str, Path] = {}
+        self.import_failures: dict[str, BaseException] = {}
         self.uploads: list[str] = []
+        self.log_entries: collections.deque[dict[str, str]] = collections.deque(maxlen=300)
         self.number = 0
+        self.interrupts = 0
+        self.client_id: str | None = None
+        self.last_node_id: str | None = None
+        self.supports = ["custom_nodes_from_web"]
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.app.on_startup.append(self._remember_loop)
         self._add_core_routes()
+        self.log(f"devhost: base directory {base_dir}")
 
-    def add_on_prompt_handler(self, handler: Any) -> None:
+    @property
+    def user_dir(self) -> Path:
+        return self.folders.user
+
+    @property
+    def output_dir(self) -> Path:
+        return self.folders.output
+
+    @property
+    def input_dir(self) -> Path:
+        return self.folders.input
+
+    def log(self, message: str) -> None:
+        """Add a line to what ``/internal/logs`` shows (ComfyUI's console log)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        self.log_entries.append({"t": stamp, "m": message.rstrip("\n") + "\n"})
+
+    def node_definitions(self) -> dict[str, Any]:
+        inputs = [p.name for p in self.folders.input.iterdir() if p.is_file()]
+        return node_definitions(inputs, self.folders.model_files("checkpoints") or [])
+
+    def features(self) -> dict[str, Any]:
+        """ComfyUI's ``feature_flags.get_server_features()``."""
+        return {
+            "supports_preview_metadata": True,
+            "max_upload_size": MAX_UPLOAD_MB * 1024 * 1024,
+            "extension": {"manager": {"supports_v4": True}},
+        }
+
+    def add_on_prompt_handler(self, handler: PromptHandler) -> None:
         self.on_prompt_handlers.append(handler)
 
+    def trigger_on_prompt(self, json_data: dict[str, Any]) -> dict[str, Any]:
+        """Run every handler in order; one that raises is logged and skipped, as in ComfyUI."""
+        for handler in self.on_prompt_handlers:
+            try:
+                json_data = handler(json_data)
+            except Exception:  # ComfyUI logs it and carries on
+                logger.warning("an on_prompt handler failed", exc_info=True)
+        return json_data
+
+    def get_queue_info(self) -> dict[str, Any]:
+        return {"exec_info": {"queue_remaining": self.prompt_queue.get_tasks_remaining()}}
+
+    def queue_updated(self) -> None:
+        """Tell every socket the queue length, as ComfyUI does after each queue change."""
+        self.send_sync("status", {"status": self.get_queue_info()})
+
+    def send_sync(self, event: str, data: Any, sid: str | None = None) -> None:
+        """Send from any thread (node code runs in ComfyUI's worker thread); a no-op before
+        the app has started, when there is no loop and no socket to send to."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            if self.loop is not None and not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(self._schedule, event, data, sid)
+            return
+        if running is self.loop or self.loop is None:
+            self._schedule(event, data, sid)
+
+    def _schedule(self, event: str, data: Any, sid: str | None) -> None:
+        task = asyncio.get_running_loop().create_task(self.send_json(event, data, sid))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _remember_loop(self, app: web.Application) -> None:
+        self.loop = asyncio.get_running_loop()
+
+    async def send_json(self, event: str, data: Any, sid: str | None = None) -> None:
+        """To one client id, or to every socket when ``sid`` is None."""
+        message = {"type": event, "data": data}
+        if sid is None:
+            targets = list(self.sockets.values())
+        else:
+            targets = [self.sockets[sid]] if sid in self.sockets else []
+        for socket in targets:
+            try:
+                await socket.send_json(message)
+            except (ConnectionError, RuntimeError) as error:
+                logger.warning("send error: %s", error)
+
     def add_routes(self) -> None:
-        """ComfyUI's ``add_routes``: ``/api`` twins, ``/internal``, extensions, static last."""
-        self.app.add_subapp("/internal", self._internal_app())
+        """ComfyUI's order: ``/api`` twins, ``/internal``, extension folders, static ``/`` last."""
+        self.app.add_subapp("/internal", internal_app(self))
         api_routes = web.RouteTableDef()
         for route in self.routes:
             if isinstance(route, web.RouteDef):
@@ -103,220 +177,59 @@ class HostDouble:
         self.app.add_routes(self.routes)
         for name, folder in self.extension_dirs.items():
             self.app.add_routes([web.static("/extensions/" + name, folder)])
+        add_asset_routes(self.app, self.folders.user / "default")
         self.app.add_routes([web.static("/", self.web_root)])
 
-    async def send_json(self, event: str, data: dict[str, Any], sid: str | None = None) -> None:
-        message = {"type": event, "data": data}
-        targets = [self.sockets[sid]] if sid in self.sockets else list(self.sockets.values())
-        for socket in targets:
-            if not socket.closed:
-                await socket.send_json(message)
-
-    def _queue_info(self) -> dict[str, Any]:
-        return {"exec_info": {"queue_remaining": self.prompt_queue.get_tasks_remaining()}}
-
     def _add_core_routes(self) -> None:
-        routes = self.routes
-        host = self
+        self.routes.get("/ws")(self._websocket)
+        self.routes.get("/")(self._index)
+        add_prompt_routes(self.routes, self)
+        add_info_routes(self.routes, self)
+        add_media_routes(self.routes, self.folders, self.uploads)
+        add_userdata_routes(self.routes, self.user_manager)
 
-        @routes.get("/ws")
-        async def websocket(request: web.Request) -> web.StreamResponse:
-            socket = web.WebSocketResponse()
-            await socket.prepare(request)
-            sid = request.rel_url.query.get("clientId") or uuid.uuid4().hex
-            host.sockets[sid] = socket
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        response = web.FileResponse(Path(self.web_root) / "index.html")
+        response.headers.update({"Cache-Control": "no-cache", "Pragma": "no-cache", "Expires": "0"})
+        return response
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        """ComfyUI's socket: a reused ``clientId`` replaces the old socket; ``status`` first.
+
+        As in ComfyUI, the ``finally`` forgets the client id unconditionally: when a replaced
+        socket closes, it also unregisters the socket that replaced it.
+        """
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        sid = request.rel_url.query.get("clientId", "")
+        if sid:
+            self.sockets.pop(sid, None)
+        else:
+            sid = uuid.uuid4().hex
+        self.sockets[sid] = socket
+        self.sockets_metadata[sid] = {"feature_flags": {}}
+        try:
+            await self.send_json("status", {"status": self.get_queue_info(), "sid": sid}, sid)
+            if self.client_id == sid and self.last_node_id is not None:
+                await self.send_json("executing", {"node": self.last_node_id}, sid)
+            await self._read_socket(socket, sid)
+        finally:
+            self.sockets.pop(sid, None)
+            self.sockets_metadata.pop(sid, None)
+        return socket
+
+    async def _read_socket(self, socket: web.WebSocketResponse, sid: str) -> None:
+        """Answer the client's first ``feature_flags`` message; ignore everything else."""
+        first = True
+        async for message in socket:
+            if message.type != WSMsgType.TEXT:
+                continue
             try:
-                await host.send_json("status", {"status": host._queue_info(), "sid": sid}, sid)
-                async for message in socket:
-                    if message.type == WSMsgType.ERROR:
-                        break
-            finally:
-                if host.sockets.get(sid) is socket:
-                    host.sockets.pop(sid, None)
-            return socket
-
-        @routes.get("/")
-        async def index(request: web.Request) -> web.StreamResponse:
-            response = web.FileResponse(host.web_root / "index.html")
-            response.headers["Cache-Control"] = "no-cache"
-            return response
-
-        @routes.get("/prompt")
-        async def get_prompt(request: web.Request) -> web.StreamResponse:
-            return web.json_response(host._queue_info())
-
-        @routes.post("/prompt")
-        async def post_prompt(request: web.Request) -> web.StreamResponse:
-            body = await request.json()
-            for handler in host.on_prompt_handlers:
-                body = handler(body)
-            host.number += 1
-            prompt_id = str(uuid.uuid4())
-            outputs = {"images": [{"filename": DEMO_IMAGE, "subfolder": "", "type": "output"}]}
-            host.prompt_queue.history[prompt_id] = {
-                "prompt": [
-                    host.number,
-                    prompt_id,
-                    body.get("prompt", {}),
-                    body.get("extra_data", {}),
-                    [],
-                    {},
-                ],
-                "outputs": {"9": outputs},
-                "status": {"status_str": "success", "completed": True, "messages": []},
-            }
-            client_id = body.get("client_id")
-            await host.send_json(
-                "executed", {"node": "9", "output": outputs, "prompt_id": prompt_id}, client_id
-            )
-            return web.json_response(
-                {"prompt_id": prompt_id, "number": host.number, "node_errors": {}}
-            )
-
-        @routes.get("/queue")
-        async def get_queue(request: web.Request) -> web.StreamResponse:
-            running, pending = host.prompt_queue.get_current_queue_volatile()
-            return web.json_response({"queue_running": running, "queue_pending": pending})
-
-        @routes.post("/queue")
-        async def post_queue(request: web.Request) -> web.StreamResponse:
-            body = await request.json()
-            if body.get("clear"):
-                host.prompt_queue.wipe_queue()
-            return web.Response(status=200)
-
-        @routes.get("/history")
-        async def get_history(request: web.Request) -> web.StreamResponse:
-            max_items = request.rel_url.query.get("max_items")
-            limit = int(max_items) if max_items and max_items.isdigit() else None
-            return web.json_response(host.prompt_queue.get_history(max_items=limit))
-
-        @routes.get("/history/{prompt_id}")
-        async def get_history_item(request: web.Request) -> web.StreamResponse:
-            return web.json_response(host.prompt_queue.get_history(request.match_info["prompt_id"]))
-
-        @routes.post("/history")
-        async def post_history(request: web.Request) -> web.StreamResponse:
-            body = await request.json()
-            if body.get("clear"):
-                host.prompt_queue.wipe_history()
-            for prompt_id in body.get("delete", []):
-                host.prompt_queue.delete_history_item(prompt_id)
-            return web.Response(status=200)
-
-        @routes.post("/interrupt")
-        async def interrupt(request: web.Request) -> web.StreamResponse:
-            return web.Response(status=200)
-
-        @routes.post("/free")
-        async def free(request: web.Request) -> web.StreamResponse:
-            return web.Response(status=200)
-
-        @routes.get("/object_info")
-        async def object_info(request: web.Request) -> web.StreamResponse:
-            return web.json_response(NODE_DEFINITIONS)
-
-        @routes.get("/object_info/{node_class}")
-        async def object_info_one(request: web.Request) -> web.StreamResponse:
-            name = request.match_info["node_class"]
-            return web.json_response(
-                {name: NODE_DEFINITIONS[name]} if name in NODE_DEFINITIONS else {}
-            )
-
-        @routes.get("/system_stats")
-        async def system_stats(request: web.Request) -> web.StreamResponse:
-            return web.json_response(
-                {
-                    "system": {
-                        "os": os.name,
-                        "ram_total": 0,
-                        "ram_free": 0,
-                        "comfyui_version": "devhost",
-                        "python_version": "",
-                        "pytorch_version": "",
-                        "embedded_python": False,
-                        "argv": [],
-                    },
-                    "devices": [],
-                }
-            )
-
-        @routes.get("/features")
-        async def features(request: web.Request) -> web.StreamResponse:
-            return web.json_response({"supports_preview_metadata": True})
-
-        def list_extensions() -> list[str]:
-            files = glob.glob(
-                os.path.join(glob.escape(str(host.web_root)), "extensions/**/*.js"), recursive=True
-            )
-            found = ["/" + os.path.relpath(f, host.web_root).replace("\\", "/") for f in files]
-            for name, folder in host.extension_dirs.items():
-                for path in glob.glob(
-                    os.path.join(glob.escape(str(folder)), "**/*.js"), recursive=True
-                ):
-                    found.append(
-                        f"/extensions/{name}/" + os.path.relpath(path, folder).replace("\\", "/")
-                    )
-            return found
-
-        @routes.get("/extensions")
-        async def extensions(request: web.Request) -> web.StreamResponse:
-            return web.json_response(await asyncio.to_thread(list_extensions))
-
-        for path, payload in (
-            ("/embeddings", []),
-            ("/models", ["checkpoints"]),
-            ("/i18n", {}),
-            ("/workflow_templates", {}),
-            ("/experiment/models", []),
-            ("/global_subgraphs", {}),
-            ("/api/jobs", {"jobs": []}),
-        ):
-            routes.get(path)(_constant(payload))
-
-        @routes.get("/models/{folder}")
-        async def models(request: web.Request) -> web.StreamResponse:
-            return web.json_response([])
-
-        @routes.get("/view")
-        async def view(request: web.Request) -> web.StreamResponse:
-            query = request.rel_url.query
-            root = host.input_dir if query.get("type") == "input" else host.output_dir
-            found = resolve_inside(root, query.get("subfolder", ""), query.get("filename", ""))
-            if found is None:
-                return web.Response(status=404)
-            return web.FileResponse(found)
-
-        @routes.post("/upload/image")
-        async def upload_image(request: web.Request) -> web.StreamResponse:
-            form = await request.post()
-            image = form.get("image")
-            if not isinstance(image, web.FileField):
-                return web.Response(status=400)
-            name = re.sub(r"[^\w.-]", "_", image.filename) or "upload.png"
-            (host.input_dir / name).write_bytes(image.file.read())
-            host.uploads.append(name)
-            return web.json_response({"name": name, "subfolder": "", "type": "input"})
-
-        from .userdata_routes import add_userdata_routes
-
-        add_userdata_routes(routes, host.user_dir)
-
-    def _internal_app(self) -> web.Application:
-        internal = web.Application()
-        internal.router.add_get("/logs", _constant("devhost log\n"))
-        internal.router.add_get(
-            "/logs/raw", _constant({"entries": [], "size": {"cols": 80, "rows": 24}})
-        )
-        internal.router.add_get("/folder_paths", _constant({}))
-        internal.router.add_get("/files/{directory_type}", _constant([]))
-        return internal
-
-
-def _constant(payload: Any) -> Any:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        if isinstance(payload, str):
-            return web.Response(text=payload)
-        return web.json_response(json.loads(json.dumps(payload)))
-
-    return handler
+                data = json.loads(message.data)
+            except ValueError:
+                logger.warning("invalid JSON from client %s", sid)
+                continue
+            if first and isinstance(data, dict) and data.get("type") == "feature_flags":
+                self.sockets_metadata[sid]["feature_flags"] = data.get("data", {})
+                await self.send_json("feature_flags", self.features(), sid)
+            first = False

@@ -1,58 +1,103 @@
-"""Load custom nodes the way ComfyUI 0.8.0's ``nodes.load_custom_node`` does.
+"""Start-up in ComfyUI's order: build the server, import the custom nodes, add the routes.
 
-Before loading, the host modules a custom node imports (``server``, ``folder_paths``) are
-registered so that ``server.PromptServer.instance`` is the live host double.
+``load_custom_node`` follows ComfyUI 0.8.0's ``nodes.load_custom_node`` for a folder: the
+module is named after the folder's full path with dots replaced (``"/x/my.node"`` becomes
+``"/x/my_x_node"``), put in ``sys.modules`` before ``exec_module`` (so relative imports work
+even when the folder name has a hyphen), and its ``WEB_DIRECTORY``, when it is a directory,
+is served at ``/extensions/<folder name>/``. As in ComfyUI, an exception raised while a
+custom node imports is logged and the folder skipped: the server starts without it.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import logging
 import sys
-import types
 from pathlib import Path
+from types import ModuleType
 
+from aiohttp import web
+
+from .executor import worker_context
+from .fake_modules import register_host_modules
 from .host_double import HostDouble
 
-
-def register_host_modules(host: HostDouble, port: int) -> None:
-    server = types.ModuleType("server")
-    server.PromptServer = HostDouble  # type: ignore[attr-defined]
-    folder_paths = types.ModuleType("folder_paths")
-    folder_paths.SYSTEM_USER_PREFIX = "__"  # type: ignore[attr-defined]
-    folder_paths.get_user_directory = lambda: str(host.user_dir)  # type: ignore[attr-defined]
-    folder_paths.get_output_directory = lambda: str(host.output_dir)  # type: ignore[attr-defined]
-    folder_paths.get_input_directory = lambda: str(host.input_dir)  # type: ignore[attr-defined]
-    folder_paths.get_system_user_directory = (  # type: ignore[attr-defined]
-        lambda name="system": str(host.user_dir / f"__{name}")
-    )
-    cli_args = types.ModuleType("comfy.cli_args")
-    cli_args.args = types.SimpleNamespace(listen="127.0.0.1", port=port)  # type: ignore[attr-defined]
-    sys.modules["server"] = server
-    sys.modules["folder_paths"] = folder_paths
-    sys.modules.setdefault("comfy", types.ModuleType("comfy"))
-    sys.modules["comfy.cli_args"] = cli_args
+logger = logging.getLogger("devhost")
 
 
-def load_custom_node(host: HostDouble, folder: Path) -> types.ModuleType:
-    """Import ``folder/__init__.py`` under a module name derived from its path, like ComfyUI."""
-    module_name = str(folder).replace(".", "_x_")
-    spec = importlib.util.spec_from_file_location(module_name, folder / "__init__.py")
+def module_name_for(folder: Path) -> str:
+    """ComfyUI's ``sys_module_name`` for a custom-node directory."""
+    return str(folder).replace(".", "_x_")
+
+
+def forget_module(name: str) -> None:
+    """Drop a previous import of the same folder (each ComfyUI process imports it once)."""
+    for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[loaded]
+
+
+def load_custom_node(path: Path, host: HostDouble | None = None) -> ModuleType:
+    """Import the custom-node folder ``path`` as ComfyUI does; exceptions propagate."""
+    host = host or HostDouble.instance
+    folder = path.resolve()
+    name = module_name_for(folder)
+    forget_module(name)
+    spec = importlib.util.spec_from_file_location(name, folder / "__init__.py")
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load custom node {folder}")
+        raise ImportError(f"{folder} has no __init__.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
+    _register_pyproject_web_dir(folder, host)
     web_directory = getattr(module, "WEB_DIRECTORY", None)
     if web_directory is not None and (folder / web_directory).is_dir():
         host.extension_dirs[folder.name] = (folder / web_directory).resolve()
     return module
 
 
-def start_host(base_dir: Path, custom_nodes: list[Path], port: int = 8188) -> HostDouble:
-    """ComfyUI's start-up order: server built, custom nodes imported, then ``add_routes``."""
-    host = HostDouble(base_dir)
-    register_host_modules(host, port)
+def _register_pyproject_web_dir(folder: Path, host: HostDouble) -> None:
+    """ComfyUI also serves ``[tool.comfy] web = "dir"`` under the project's name."""
+    try:
+        toml = importlib.import_module("tomllib")  # Python 3.11+; skipped on 3.10
+        config = toml.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+    except (ImportError, OSError, ValueError):
+        return
+    web_dir = config.get("tool", {}).get("comfy", {}).get("web")
+    project = config.get("project", {}).get("name")
+    if web_dir and project and (folder / web_dir).is_dir():
+        host.extension_dirs[project] = (folder / web_dir).resolve()
+
+
+def start_host(
+    base_dir: Path,
+    custom_nodes: list[Path],
+    *,
+    port: int = 8188,
+    multi_user: bool = False,
+    run_prompts: bool = False,
+) -> HostDouble:
+    """Build the double, import ``custom_nodes`` into it, register its routes; not started.
+
+    ``port`` is what ``comfy.cli_args.args.port`` reports (links a custom node prints).
+    ``run_prompts`` adds a background worker that "executes" queued prompts while the app
+    runs; without it, prompts stay queued until a test calls ``execute_pending(host)``.
+    A custom node that raised while importing is in ``host.import_failures``.
+    """
+    host = HostDouble(base_dir, multi_user=multi_user, port=port)
+    register_host_modules(host)
     for folder in custom_nodes:
-        load_custom_node(host, folder)
+        try:
+            load_custom_node(folder, host)
+        except Exception as error:  # ComfyUI logs it and starts without it
+            logger.exception("Cannot import %s module for custom nodes", folder)
+            host.import_failures[str(folder)] = error
     host.add_routes()
+    if run_prompts:
+        host.app.cleanup_ctx.append(worker_context(host))
     return host
+
+
+def serve_forever(host: HostDouble, address: str = "127.0.0.1") -> None:
+    """``web.run_app`` on ``host.port``: the demo's entry point."""
+    web.run_app(host.app, host=address, port=host.port, print=None, access_log=None)

@@ -26,3 +26,6 @@ def _register_package() -> None:
 
 
 _register_package()
+
+# Fixtures: the host double (tests/fixtures_host.py) and a real ComfyUI (tests/comfyui_harness.py).
+pytest_plugins = ["comfyui_auth.tests.fixtures_host", "comfyui_auth.tests.comfyui_harness"]
