@@ -1,24 +1,28 @@
 """A person in a real browser: login page, the real ComfyUI frontend, media, WebSocket, logout.
 
-Runs the real ``comfyui-frontend-package`` in the host double (``devhost``) with this package
-loaded as ComfyUI loads it, and drives Debian's Chromium through Playwright.
+The same scenario runs twice: against the host double (``devhost``), which serves the real
+``comfyui-frontend-package`` with this package loaded as ComfyUI loads it, and against a real
+ComfyUI when ``COMFYUI_DIR`` names a checkout (skipped otherwise, see ``comfyui_harness``).
+Debian's Chromium is driven through Playwright.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, WebSocket, async_playwright
 
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
-from comfyui_auth.devhost.host_double import HostDouble
 from comfyui_auth.devhost.loader import start_host
+from comfyui_auth.devhost.media import DEMO_IMAGE, DEMO_SIZE, png_bytes
 from comfyui_auth.tests.browser_support import CHROMIUM, LAUNCH_ARGS, artifact, require_chromium
+from comfyui_auth.tests.comfyui_harness import RunningComfyUI
 from comfyui_auth.tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.browser
@@ -26,22 +30,65 @@ PASSWORD = "browser-password-123"
 VERIFIER = PasswordVerifier(make_hasher(cheap_for_tests=True))
 
 
-@pytest.fixture
-async def served(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[HostDouble, str]]:
-    require_chromium()
-    auth_file = tmp_path / "auth.json"
+@dataclass(frozen=True)
+class Target:
+    """A server running this package: its URL, its user directory, a name for screenshots."""
+
+    name: str
+    base: str
+    user_dir: Path
+
+    @property
+    def sessions_db(self) -> Path:
+        return self.user_dir / "__auth" / "sessions.sqlite3"
+
+
+def write_auth_file(folder: Path) -> dict[str, str]:
+    """One user, hana; the environment that points comfyui-auth at her file."""
+    auth_file = folder / "auth.json"
     auth_file.write_text(json.dumps([{"user": "hana", "hash": VERIFIER.hash(PASSWORD)}]))
-    monkeypatch.setenv("COMFYUI_AUTH_FILE", str(auth_file))
-    monkeypatch.setenv("COMFYUI_AUTH_TEST_CHEAP_HASHING", "1")
+    return {"COMFYUI_AUTH_FILE": str(auth_file), "COMFYUI_AUTH_TEST_CHEAP_HASHING": "1"}
+
+
+@pytest.fixture(scope="module")
+def real_comfyui_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The real ComfyUI of this module knows hana (see ``comfyui_harness.real_comfyui``)."""
+    return write_auth_file(tmp_path_factory.mktemp("auth"))
+
+
+async def double_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Target]:
+    for name, value in write_auth_file(tmp_path).items():
+        monkeypatch.setenv(name, value)
     host = start_host(tmp_path / "host", [REPO_ROOT])
     server = TestServer(host.app, host="127.0.0.1")
     await server.start_server()
     try:
-        yield host, f"http://127.0.0.1:{server.port}"
+        yield Target("double", f"http://127.0.0.1:{server.port}", host.user_dir)
     finally:
         await server.close()
+
+
+def comfyui_target(comfyui: RunningComfyUI) -> Iterator[Target]:
+    output = comfyui.base_dir / "output"
+    output.mkdir(exist_ok=True)
+    (output / DEMO_IMAGE).write_bytes(png_bytes())
+    target = Target("comfyui", comfyui.url, comfyui.base_dir / "user")
+    yield target
+    with sqlite3.connect(target.sessions_db) as db:  # the next test starts signed out
+        db.execute("DELETE FROM sessions")
+
+
+@pytest.fixture(params=["double", "comfyui"])
+async def served(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Target]:
+    require_chromium()
+    if request.param == "double":
+        async for target in double_target(tmp_path, monkeypatch):
+            yield target
+    else:
+        for target in comfyui_target(request.getfixturevalue("real_comfyui")):
+            yield target
 
 
 @pytest.fixture
@@ -54,7 +101,7 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
-async def sign_in(page: Page, base: str, password: str = PASSWORD) -> None:
+async def sign_in(page: Page, password: str = PASSWORD) -> None:
     await page.fill("#username", "hana")
     await page.fill("#password", password)
     await page.click("#password-form button[type=submit]")
@@ -65,54 +112,74 @@ async def wait_for_frontend(page: Page) -> None:
     await page.wait_for_selector("canvas", timeout=60_000)
 
 
+def watch_status_messages(page: Page) -> list[str]:
+    """Collects the ``type`` of every JSON frame the page's ``/ws`` sockets receive."""
+    received: list[str] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        if "/ws" in socket.url:
+            socket.on("framereceived", lambda frame: received.append(frame_type(frame)))
+
+    page.on("websocket", on_socket)
+    return received
+
+
+def frame_type(frame: str | bytes) -> str:
+    if isinstance(frame, bytes):
+        return "binary"
+    message = json.loads(frame)
+    return str(message.get("type")) if isinstance(message, dict) else "other"
+
+
 async def test_a_person_signs_in_uses_comfyui_and_signs_out(
-    served: tuple[HostDouble, str], browser: Browser
+    served: Target, browser: Browser
 ) -> None:
-    host, base = served
+    base = served.base
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
     statuses: list[tuple[int, str]] = []
     page.on("response", lambda response: statuses.append((response.status, response.url)))
+    socket_messages = watch_status_messages(page)
 
     await page.goto(base + "/")
     assert page.url.startswith(base + "/auth/login")
-    await page.screenshot(path=artifact("login-page.png"))
+    await page.screenshot(path=artifact(f"{served.name}-login-page.png"))
 
-    await sign_in(page, base, "not-the-password")
+    await sign_in(page, "not-the-password")
     await page.wait_for_selector(".message.error")
     assert "Sign-in failed" in await page.inner_text("#message")
-    await page.screenshot(path=artifact("login-page-error.png"))
+    await page.screenshot(path=artifact(f"{served.name}-login-page-error.png"))
 
     statuses.clear()
-    await sign_in(page, base)
+    await sign_in(page)
     await page.wait_for_url(base + "/")
     await wait_for_frontend(page)
-    await page.wait_for_timeout(1500)
-    await page.screenshot(path=artifact("frontend-signed-in.png"))
-    assert [url for status, url in statuses if status == 401] == []
     for _ in range(150):  # the frontend opens its socket once its stores are ready
-        if host.sockets:
+        if "status" in socket_messages:
             break
         await page.wait_for_timeout(100)
-    assert len(host.sockets) == 1  # the frontend's WebSocket passed the middleware
+    await page.screenshot(path=artifact(f"{served.name}-frontend-signed-in.png"))
+    assert [url for status, url in statuses if status == 401] == []
+    assert "status" in socket_messages  # the frontend's WebSocket passed the middleware
     assert await page.evaluate(
         "() => localStorage.length === 0 || "
-        "!Object.keys(localStorage).some(k => /auth|token|key/i.test(k))"
+        "!Object.keys(localStorage).some(k => /auth|token|key|session/i.test(k))"
     )
 
     width = await page.evaluate(
-        """async () => {
+        """async (name) => {
             const image = new Image();
-            image.src = '/api/view?filename=demo.png&type=output';
+            image.src = '/api/view?type=output&filename=' + encodeURIComponent(name);
             await image.decode();
             return image.naturalWidth;
-        }"""
+        }""",
+        DEMO_IMAGE,
     )
-    assert width == 64
+    assert width == DEMO_SIZE
 
     cookies = {c["name"]: c["value"] for c in await page.context.cookies()}
     await page.evaluate("() => window.app.extensionManager.command.execute('comfyui-auth.signOut')")
     await page.wait_for_url("**/auth/login?logout=true")
-    await page.screenshot(path=artifact("signed-out.png"))
+    await page.screenshot(path=artifact(f"{served.name}-signed-out.png"))
     replay = await page.request.get(
         base + "/api/prompt",
         headers={"Cookie": f"comfyui_auth_session={cookies['comfyui_auth_session']}"},
@@ -121,16 +188,16 @@ async def test_a_person_signs_in_uses_comfyui_and_signs_out(
 
 
 async def test_an_expired_session_leads_to_the_login_page_with_a_return_path(
-    served: tuple[HostDouble, str], browser: Browser
+    served: Target, browser: Browser
 ) -> None:
-    host, base = served
     page = await browser.new_page()
-    await page.goto(base + "/auth/login")
-    await sign_in(page, base)
-    await page.wait_for_url(base + "/")
+    await page.goto(served.base + "/auth/login")
+    await sign_in(page)
+    await page.wait_for_url(served.base + "/")
     await wait_for_frontend(page)
-    with sqlite3.connect(host.user_dir / "__auth" / "sessions.sqlite3") as db:
+    with sqlite3.connect(served.sessions_db) as db:
         assert db.execute("DELETE FROM sessions").rowcount == 1  # as an expiry would
-    await page.evaluate("() => fetch('/api/queue')")
+    # Not awaited in the page: the frontend's own polling may hit the 401 first and navigate.
+    await page.evaluate("() => { fetch('/api/queue'); }")
     await page.wait_for_url("**/auth/login?next=*")
     assert page.url.endswith("/auth/login?next=%2F")

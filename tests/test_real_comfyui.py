@@ -92,3 +92,73 @@ async def test_the_websocket_with_the_key_in_its_url_gets_comfyuis_status_messag
     assert message["type"] == "status"
     assert "exec_info" in message["data"]["status"]
     assert message["data"]["sid"]
+
+
+async def test_a_browser_navigation_is_sent_to_the_login_page_with_its_return_path(
+    real_comfyui: RunningComfyUI,
+) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            real_comfyui.url + "/api/userdata?dir=workflows",
+            headers={"Accept": "text/html"},
+            allow_redirects=False,
+        ) as answer,
+    ):
+        assert answer.status == 303
+        assert answer.headers["Location"] == "/auth/login?next=%2Fapi%2Fuserdata%3Fdir%3Dworkflows"
+
+
+@pytest.mark.parametrize(
+    "headers_or_query",
+    [
+        pytest.param({"X-API-Key": API_KEY}, id="x-api-key"),
+        pytest.param({"Authorization": f"bearer {API_KEY}"}, id="lower-case-scheme"),
+        pytest.param("api_key", id="api_key-query"),
+        pytest.param("token", id="token-query"),
+    ],
+)
+async def test_every_documented_carrier_of_the_key_is_accepted(
+    real_comfyui: RunningComfyUI, headers_or_query: dict[str, str] | str
+) -> None:
+    headers = headers_or_query if isinstance(headers_or_query, dict) else {}
+    query = {headers_or_query: API_KEY} if isinstance(headers_or_query, str) else {}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(real_comfyui.url + "/api/queue", headers=headers, params=query) as answer,
+    ):
+        assert answer.status == 200
+        assert set(await answer.json()) == {"queue_running", "queue_pending"}
+
+
+async def test_an_anonymous_prompt_is_refused_and_never_queued(
+    real_comfyui: RunningComfyUI,
+) -> None:
+    prompt = {"prompt": {"1": {"class_type": "EmptyImage", "inputs": {}}}}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(real_comfyui.url + "/api/prompt", json=prompt) as refused:
+            assert refused.status == 401
+        async with http.get(real_comfyui.url + "/api/history", headers=BEARER) as history:
+            assert await history.json() == {}
+
+
+async def test_a_cookie_session_opens_the_websocket_only_from_the_same_origin(
+    real_comfyui: RunningComfyUI,
+) -> None:
+    # unsafe=True: aiohttp's cookie jar otherwise drops cookies set by an IP-address host.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        login = await http.post(
+            real_comfyui.url + "/auth/login", json={"api_key": API_KEY, "remember": False}
+        )
+        assert login.status == 200
+        me = await (await http.get(real_comfyui.url + "/auth/me")).json()
+        assert me["role"] == "admin"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as cross_site:
+            await http.ws_connect(
+                real_comfyui.url + "/ws?clientId=c1", headers={"Origin": "https://evil.example"}
+            )
+        assert cross_site.value.status == 403
+        async with http.ws_connect(
+            real_comfyui.url + "/ws?clientId=c1", headers={"Origin": real_comfyui.url}
+        ) as socket:
+            assert (await socket.receive_json(timeout=10))["type"] == "status"
