@@ -16,6 +16,7 @@ from ..core.auth_file import MAX_USER_NAME_LENGTH
 from ..core.auth_file_editor import add_user, read_entries, write_entries
 from ..core.errors import ConfigError
 from ..core.identity import Identity, Role, Via
+from ..core.password_policy import MIN_PASSWORD_LENGTH
 from ..core.passwords import MAX_PASSWORD_LENGTH
 from . import responses
 from .client_view import client_view
@@ -26,7 +27,7 @@ from .runtime import AuthRuntime
 from .same_origin import is_same_origin
 from .session_cookies import set_session_cookies
 
-MIN_ADMIN_PASSWORD = 12
+MIN_ADMIN_PASSWORD = MIN_PASSWORD_LENGTH  # one rule with manage.py (core/password_policy)
 INVALID_LINK = "This setup link is invalid, used or expired. Restart ComfyUI to print a new one."
 
 
