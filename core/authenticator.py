@@ -11,7 +11,7 @@ from .auth_file import UserRecord
 from .credential_source import CredentialSource
 from .identity import ENV_KEY_ID, Identity, Role, Via
 from .passwords import PasswordVerifier
-from .sessions import SessionRecord, SessionStore
+from .session_store import SessionRecord, SessionStore
 from .settings import Settings
 
 HOUR = 3600.0

@@ -29,6 +29,20 @@ class ConfigError(AuthError):
         return f"{self.problem}{where}. Fix: {self.fix}"
 
 
+class SharedStateUnavailable(AuthError):
+    """The Redis store shared by several instances did not answer: refuse, never guess (503).
+
+    The message names the variable and the kind of failure, never the URL or the client's own
+    message: the URL can hold a password.
+    """
+
+    def __init__(self, cause: BaseException) -> None:
+        self.cause = type(cause).__name__
+        super().__init__(
+            f"the Redis server named by COMFYUI_AUTH_REDIS_URL did not answer ({self.cause})"
+        )
+
+
 class MalformedCredentials(AuthError):
     """A credential was sent in a shape no client should produce (400, never 500)."""
 

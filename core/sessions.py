@@ -1,23 +1,20 @@
-"""Server-side sessions in a small SQLite file, so logout and revocation end them at once.
+"""One instance's sessions in a small SQLite file, so logout and revocation end them at once.
 
-Only a SHA-256 digest of each session id is stored: a copy of the database signs nobody in.
-WAL journaling with ``synchronous=FULL`` means a committed login or logout survives a crash
-or a restart. Each record remembers the credential tag it was created under (see
-``credentials``) and its own CSRF token.
+Only a SHA-256 digest of each session id is stored (see ``session_store``). WAL journaling with
+``synchronous=FULL`` means a committed login or logout survives a crash or a restart. Several
+instances behind one load balancer share sessions through Redis instead (``redis_sessions``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .session_store import SessionRecord, hash_session_id, new_session
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -36,26 +33,8 @@ CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);
 _COLUMNS = "id_hash, user, key_id, tag, csrf_token, created, expires, persistent"
 
 
-@dataclass(frozen=True)
-class SessionRecord:
-    """What the server knows about one signed-in browser."""
-
-    id_hash: str
-    user: str
-    key_id: str | None
-    tag: str
-    csrf_token: str
-    created: float
-    expires: float
-    persistent: bool
-
-
-def hash_session_id(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode("ascii", "replace")).hexdigest()
-
-
-class SessionStore:
-    """Create, find and end sessions; safe to call from several threads."""
+class SqliteSessionStore:
+    """A ``SessionStore`` in one SQLite file; safe to call from several threads."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -77,17 +56,13 @@ class SessionStore:
         self, *, user: str, key_id: str | None, tag: str, lifetime: float, persistent: bool
     ) -> tuple[str, SessionRecord]:
         """A fresh random session id (returned once, for the cookie) and its record."""
-        session_id = secrets.token_urlsafe(32)
-        now = self._clock()
-        record = SessionRecord(
-            id_hash=hash_session_id(session_id),
+        session_id, record = new_session(
             user=user,
             key_id=key_id,
             tag=tag,
-            csrf_token=secrets.token_urlsafe(32),
-            created=now,
-            expires=now + lifetime,
+            lifetime=lifetime,
             persistent=persistent,
+            now=self._clock(),
         )
         with self._lock:
             self._db.execute(

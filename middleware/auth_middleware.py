@@ -9,18 +9,21 @@ Order of decisions for every request that is not on the public list:
 4. then the host's handler runs, with the identity stored on the request.
 
 The middleware runs before any handler reads the request body, so an unauthenticated upload
-is refused without being read.
+is refused without being read. When the Redis store that several instances share does not
+answer, this request and the package's own routes get a 503: never a 500, never a guess.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-from ..core.errors import MalformedCredentials
-from ..core.identity import Identity, Role, Via
+from ..core.auth_file import lookup_key
+from ..core.errors import MalformedCredentials, SharedStateUnavailable
+from ..core.identity import ENV_KEY_USER, Identity, Role, Via
 from ..core.throttle import address_key
 from . import responses
 from .client_view import ClientView, client_view
@@ -32,6 +35,7 @@ from .route_policy import may_reach
 from .runtime import IDENTITY, AuthRuntime, Handler
 from .same_origin import is_same_origin
 
+logger = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -40,37 +44,48 @@ def make_auth_middleware(runtime: AuthRuntime) -> Callable[..., Awaitable[web.St
 
     @web.middleware
     async def comfyui_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if is_public(request):
-            return await handler(request)
-        view = client_view(request, runtime.settings.trusted_proxies)
         try:
-            identity = await identify(runtime, request, view)
-        except MalformedCredentials as error:
-            runtime.audit.record(
-                "access_refused", client=view.address, route=request.path_qs, reason=error.reason
-            )
-            return responses.malformed_credentials(error.reason)
-        if isinstance(identity, web.StreamResponse):
-            return identity
-        if identity is None:
-            return _not_signed_in(runtime, request, view)
-        refusal = _refusal(runtime, request, view, identity)
-        if refusal is not None:
-            runtime.audit.record(
-                "access_refused",
-                user=identity.name,
-                client=view.address,
-                route=request.path_qs,
-                reason=refusal,
-            )
-            return responses.forbidden(refusal)
-        if runtime.index.applies_to(request):
-            return runtime.index.response()
-        request = with_host_user(request, runtime.host_users.ensure(identity.name))
-        request[IDENTITY] = identity
-        return await handler(request)
+            return await _guard(runtime, request, handler)
+        except SharedStateUnavailable as error:
+            logger.warning("comfyui-auth refused %s with 503: %s", request.path, error)
+            return responses.shared_state_unavailable()
 
     return comfyui_auth
+
+
+async def _guard(
+    runtime: AuthRuntime, request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """Decide, then call the handler (public routes, the login routes among them, at once)."""
+    if is_public(request):
+        return await handler(request)
+    view = client_view(request, runtime.settings.trusted_proxies)
+    try:
+        identity = await identify(runtime, request, view)
+    except MalformedCredentials as error:
+        runtime.audit.record(
+            "access_refused", client=view.address, route=request.path_qs, reason=error.reason
+        )
+        return responses.malformed_credentials(error.reason)
+    if isinstance(identity, web.StreamResponse):
+        return identity
+    if identity is None:
+        return _not_signed_in(runtime, request, view)
+    refusal = _refusal(runtime, request, view, identity)
+    if refusal is not None:
+        runtime.audit.record(
+            "access_refused",
+            user=identity.name,
+            client=view.address,
+            route=request.path_qs,
+            reason=refusal,
+        )
+        return responses.forbidden(refusal)
+    if runtime.index.applies_to(request):
+        return runtime.index.response()
+    request = with_host_user(request, runtime.host_users.ensure(identity.name))
+    request[IDENTITY] = identity
+    return await handler(request)
 
 
 async def identify(
@@ -118,6 +133,8 @@ def _proxy_identity(
         return None
     name = request.headers.get(settings.proxy_user_header, "").strip()
     if not name or len(name) > 256 or not name.isprintable():
+        return None
+    if lookup_key(name) == ENV_KEY_USER:  # reserved for the admin key, as in auth.json
         return None
     groups: set[str] = set()
     if settings.proxy_groups_header is not None:

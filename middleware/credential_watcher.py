@@ -1,7 +1,9 @@
 """Background task: apply edits of ``auth.json`` and the key file within a second or two.
 
 A good edit replaces the credential store (sessions of removed users end); a broken edit is
-logged with what is wrong and where, and the last good store stays in force.
+logged with what is wrong and where, and the last good store stays in force. If a shared
+Redis does not answer, a removed user's session records stay until they expire - harmlessly:
+those sessions fail the credential-tag check at their next request all the same.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 
 from aiohttp import web
 
+from ..core.errors import SharedStateUnavailable
 from .runtime import AuthRuntime
 
 logger = logging.getLogger(__name__)
@@ -40,8 +43,13 @@ async def apply_file_changes(runtime: AuthRuntime) -> None:
         runtime.audit.record("config_rejected", reason=outcome.error.explanation)
     elif outcome.store is not None:
         removed = set(before.users) - set(outcome.store.users)
-        for key in removed:
-            await asyncio.to_thread(runtime.authenticator.sessions.end_user, before.users[key].name)
+        try:
+            for key in removed:
+                await asyncio.to_thread(
+                    runtime.authenticator.sessions.end_user, before.users[key].name
+                )
+        except SharedStateUnavailable as error:
+            logger.warning("comfyui-auth could not end removed users' sessions now: %s", error)
         runtime.audit.record("config_reloaded", reason=f"{len(outcome.store.users)} users")
 
 

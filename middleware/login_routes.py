@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ..core.auth_file import lookup_key
 from ..core.identity import Identity, Via
-from ..core.sessions import hash_session_id
+from ..core.session_store import hash_session_id
 from ..core.throttle import address_key, user_key
 from . import responses
 from .client_view import ClientView, client_view

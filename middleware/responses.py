@@ -67,6 +67,15 @@ def unavailable(error: ConfigError) -> web.Response:
     )
 
 
+def shared_state_unavailable() -> web.Response:
+    """503 while the Redis store shared by the instances does not answer: nobody is let in."""
+    return json_answer(
+        503,
+        {"error": "the shared session store does not answer; try again shortly"},
+        **{"Retry-After": "5"},
+    )
+
+
 def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={**NO_STORE, "Location": location})
 

@@ -11,13 +11,15 @@ from ..core.audit import AuditLog
 from ..core.authenticator import Authenticator
 from ..core.cookie_signing import CookieSigner
 from ..core.credential_source import CredentialSource
+from ..core.errors import ConfigError
 from ..core.identity import Identity
 from ..core.passwords import PasswordVerifier, make_hasher
-from ..core.sessions import SessionStore
+from ..core.session_store import SessionStore
+from ..core.sessions import SqliteSessionStore
 from ..core.settings import Settings
 from ..core.setup_token import SetupToken
 from ..core.state_files import ensure_private_dir, read_or_create_signing_key
-from ..core.throttle import FailureThrottle
+from ..core.throttle import FailureThrottle, failure_windows
 from .client_ids import ClientIdOwners
 from .host_adapter import HostAdapter
 from .host_users import HostUsers
@@ -53,20 +55,45 @@ def build_runtime(settings: Settings, host: HostAdapter) -> AuthRuntime:
     signing_key = read_or_create_signing_key(settings.signing_key_path)
     credentials = CredentialSource(settings, signing_key)
     verifier = PasswordVerifier(make_hasher(cheap_for_tests=settings.cheap_hashing_for_tests))
-    authenticator = Authenticator(
-        settings, credentials, SessionStore(settings.sessions_path), verifier
-    )
-    redis_url = settings.redis_url.reveal().decode() if settings.redis_url else None
+    sessions, throttle = _stores(settings, host.app)
     return AuthRuntime(
         settings=settings,
         host=host,
-        authenticator=authenticator,
+        authenticator=Authenticator(settings, credentials, sessions, verifier),
         cookies=CookieSigner([signing_key]),
-        throttle=FailureThrottle.from_settings(
-            settings.failure_limit, settings.failure_window_seconds, redis_url
-        ),
+        throttle=throttle,
         audit=AuditLog(settings.audit_log_path),
         index=IndexInjector(host.web_root),
         host_users=HostUsers(host.user_manager),
         client_ids=ClientIdOwners(),
+    )
+
+
+def _stores(settings: Settings, app: web.Application) -> tuple[SessionStore, FailureThrottle]:
+    """SQLite and memory for one instance; Redis when several share ``COMFYUI_AUTH_REDIS_URL``.
+
+    The Redis clients are closed with the app; redis-py is imported only when Redis is used.
+    """
+    windows = failure_windows(settings.failure_limit, settings.failure_window_seconds)
+    if settings.redis_url is None:
+        return SqliteSessionStore(settings.sessions_path), FailureThrottle.in_memory(windows)
+    try:
+        from ..core.redis_connection import connect
+        from ..core.redis_sessions import RedisSessionStore
+    except ImportError as error:
+        if (error.name or "").partition(".")[0] != "redis":
+            raise
+        raise ConfigError(
+            "COMFYUI_AUTH_REDIS_URL is set but the Python package redis is missing",
+            fix="install it with ComfyUI's own Python: python -m pip install 'redis>=5.2', "
+            "or unset COMFYUI_AUTH_REDIS_URL",
+        ) from None
+    shared = connect(settings.redis_url)
+
+    async def close_shared(app: web.Application) -> None:
+        await shared.close()
+
+    app.on_cleanup.append(close_shared)
+    return RedisSessionStore(shared.client), FailureThrottle.shared(
+        windows, shared.throttle_storage
     )

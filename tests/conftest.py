@@ -27,5 +27,10 @@ def _register_package() -> None:
 
 _register_package()
 
-# Fixtures: the host double (tests/fixtures_host.py) and a real ComfyUI (tests/comfyui_harness.py).
-pytest_plugins = ["comfyui_auth.tests.fixtures_host", "comfyui_auth.tests.comfyui_harness"]
+# Fixtures: the host double (tests/fixtures_host.py), a real ComfyUI (tests/comfyui_harness.py)
+# and a real redis-server on loopback (tests/redis_server.py).
+pytest_plugins = [
+    "comfyui_auth.tests.fixtures_host",
+    "comfyui_auth.tests.comfyui_harness",
+    "comfyui_auth.tests.redis_server",
+]

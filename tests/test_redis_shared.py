@@ -1,0 +1,269 @@
+"""Two instances behind one load balancer, sharing a real ``redis-server``, act as one.
+
+The instances have separate state directories but the same auth file, the same signing key
+(copied, as an operator would) and the same ``COMFYUI_AUTH_REDIS_URL``. Sessions and the
+throttle live in Redis; when Redis is unreachable the server answers 503 - never 500, never
+an open door - and never shows the URL, which can hold a password.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
+
+from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
+from comfyui_auth.core.redis_connection import connect
+from comfyui_auth.core.redis_sessions import RedisSessionStore
+from comfyui_auth.core.secret import Secret
+from comfyui_auth.core.state_files import ensure_private_dir, write_private_file
+from comfyui_auth.tests.minimal_host import MinimalHost, build_minimal_host
+from comfyui_auth.tests.redis_server import RedisServer, free_port
+from comfyui_auth.tests.test_entrypoint import (  # noqa: F401 - host_modules is a fixture
+    FakePromptServer,
+    get,
+    host_modules,
+    load_like_comfyui,
+)
+
+pytestmark = pytest.mark.redis
+
+VERIFIER = PasswordVerifier(make_hasher(cheap_for_tests=True))
+PASSWORD = "gina-password-1"
+ADMIN_KEY = "shared-admin-key-0123456789"
+SESSION = "comfyui_auth_session"
+
+
+@dataclass
+class Instance:
+    host: MinimalHost
+    client: TestClient
+
+    async def login(self, password: str = PASSWORD) -> ClientResponse:
+        return await self.client.post(
+            "/auth/login", json={"username": "gina", "password": password}
+        )
+
+    async def sign_in(self) -> str:
+        """A fresh session cookie from this instance (not kept in its client's jar)."""
+        response = await self.login()
+        assert response.status == 200
+        self.client.session.cookie_jar.clear()
+        return response.cookies[SESSION].value
+
+    async def me(self, cookie: str) -> int:
+        response = await self.client.get("/auth/me", headers={"Cookie": f"{SESSION}={cookie}"})
+        return response.status
+
+
+def write_users(auth_file: Path, password: str = PASSWORD) -> None:
+    auth_file.write_text(json.dumps([{"user": "gina", "hash": VERIFIER.hash(password)}]))
+
+
+@pytest.fixture
+async def pair(
+    tmp_path: Path, redis_server: RedisServer
+) -> AsyncIterator[tuple[Instance, Instance]]:
+    """Instances A and B: one auth file, one signing key, one Redis, two state directories."""
+    auth_file = tmp_path / "auth.json"
+    write_users(auth_file)
+    env = {
+        "COMFYUI_AUTH_FILE": str(auth_file),
+        "COMFYUI_API_KEY": ADMIN_KEY,
+        "COMFYUI_AUTH_REDIS_URL": redis_server.url,
+        "COMFYUI_AUTH_FAILURE_LIMIT": "3",
+    }
+    (tmp_path / "a").mkdir()
+    first = build_minimal_host(tmp_path / "a", env)
+    key = first.runtime.settings.signing_key_path.read_bytes()
+    write_private_file(ensure_private_dir(tmp_path / "b" / "user" / "__auth") / "secret_key", key)
+    second = build_minimal_host(tmp_path / "b", env)
+    async with (
+        TestClient(TestServer(first.app, host="127.0.0.1")) as client_a,
+        TestClient(TestServer(second.app, host="127.0.0.1")) as client_b,
+    ):
+        yield Instance(first, client_a), Instance(second, client_b)
+
+
+@pytest.fixture
+async def store(redis_server: RedisServer) -> AsyncIterator[tuple[RedisSessionStore, list[float]]]:
+    """A store on the test's Redis, and its clock: ``now[0]``."""
+    shared = connect(Secret(redis_server.url))
+    now = [1_000_000.0]
+    yield RedisSessionStore(shared.client, clock=lambda: now[0]), now
+    await shared.close()
+
+
+def stored_keys(server: RedisServer) -> dict[bytes, bytes | None]:
+    """Every key in the test's Redis with its value (None for a non-string)."""
+    with redis.Redis.from_url(server.url) as client:
+        return {
+            key: client.get(key) if client.type(key) == b"string" else None
+            for key in client.scan_iter()
+        }
+
+
+async def test_a_login_on_one_instance_is_valid_on_the_other(
+    pair: tuple[Instance, Instance], redis_server: RedisServer
+) -> None:
+    a, b = pair
+    cookie = await a.sign_in()
+    response = await b.client.get("/auth/me", headers={"Cookie": f"{SESSION}={cookie}"})
+    assert await response.json() == {"user": "gina", "role": "user", "via": "session"}
+    assert not b.host.runtime.settings.sessions_path.exists()
+    session_id = a.host.runtime.cookies.unsign(cookie)
+    assert session_id is not None
+    stored = stored_keys(redis_server)
+    assert any(key.startswith(b"comfyui-auth:session:") for key in stored)
+    everything = b"".join(key + (value or b"") for key, value in stored.items())
+    assert session_id.encode() not in everything  # only its SHA-256 digest is stored
+
+
+async def test_a_logout_on_one_instance_ends_the_session_on_the_other(
+    pair: tuple[Instance, Instance],
+) -> None:
+    a, b = pair
+    cookie = await a.sign_in()
+    logout = await b.client.post("/auth/logout", headers={"Cookie": f"{SESSION}={cookie}"})
+    assert logout.status == 200
+    assert await a.me(cookie) == 401
+    assert await b.me(cookie) == 401
+
+
+async def test_failed_logins_on_one_instance_count_toward_the_throttle_on_the_other(
+    pair: tuple[Instance, Instance],
+) -> None:
+    a, b = pair
+    assert [(await a.login("wrong-password")).status for _ in range(3)] == [401] * 3
+    refused = await b.login()
+    assert refused.status == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert a.host.runtime.throttle.tracked_keys == 0  # nothing kept in either process
+
+
+async def test_failed_api_keys_on_one_instance_count_toward_the_throttle_on_the_other(
+    pair: tuple[Instance, Instance],
+) -> None:
+    a, b = pair
+    wrong = {"Authorization": "Bearer wrong-key-0123456789abcdef"}
+    assert [(await a.client.get("/api/prompt", headers=wrong)).status for _ in range(3)] == [
+        401
+    ] * 3
+    refused = await b.client.get("/api/prompt", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert refused.status == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert b.host.calls == []
+
+
+async def test_ending_a_users_sessions_on_one_instance_ends_them_everywhere(
+    pair: tuple[Instance, Instance],
+) -> None:
+    a, b = pair
+    from_a, from_b = await a.sign_in(), await b.sign_in()
+    assert a.host.runtime.authenticator.sessions.end_user("gina") == 2
+    # B has not reloaded anything: only the shared store can have ended its session.
+    assert b.host.runtime.authenticator.credentials.current.user("gina") is not None
+    assert [await b.me(from_a), await b.me(from_b), await a.me(from_b)] == [401] * 3
+
+
+async def test_a_password_change_ends_sessions_on_every_instance(
+    pair: tuple[Instance, Instance],
+) -> None:
+    a, b = pair
+    cookie = await a.sign_in()
+    write_users(a.host.runtime.settings.auth_file, "gina-new-password-2")
+    for instance in (a, b):
+        instance.host.runtime.authenticator.credentials.reload_now()
+    assert [await a.me(cookie), await b.me(cookie)] == [401, 401]
+    assert (await b.login("gina-new-password-2")).status == 200
+
+
+async def test_an_unreachable_redis_at_start_closes_the_server_with_a_503_naming_the_setting(
+    host_modules: FakePromptServer,  # noqa: F811 - the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    password = "redis-password-hunter2"
+    monkeypatch.setenv("COMFYUI_API_KEY", ADMIN_KEY)
+    monkeypatch.setenv("COMFYUI_AUTH_REDIS_URL", f"redis://:{password}@127.0.0.1:{free_port()}/0")
+    with caplog.at_level(logging.DEBUG):
+        load_like_comfyui()
+    status, body = await get(host_modules.app, "/api/prompt")
+    assert status == 503
+    problem = str(body["problem"])
+    assert "cannot use the Redis server named by COMFYUI_AUTH_REDIS_URL" in problem
+    assert "start Redis 7.0 or newer" in problem
+    assert password not in problem
+    assert password not in caplog.text
+
+
+async def test_redis_going_down_mid_run_answers_503_and_lets_nobody_in(
+    pair: tuple[Instance, Instance], redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = pair
+    cookie = await a.sign_in()
+    redis_server.stop()
+    with_cookie = {"Cookie": f"{SESSION}={cookie}"}
+    answers = [
+        await b.client.get("/api/prompt", headers=with_cookie),
+        await b.client.post("/api/prompt", headers=with_cookie, json={}),
+        await b.client.get("/api/prompt", headers={"Authorization": f"Bearer {ADMIN_KEY}"}),
+        await b.login(),
+        await b.client.post("/auth/logout", headers=with_cookie),
+    ]
+    for answer in answers:
+        assert answer.status == 503
+        body = await answer.json()
+        assert body == {"error": "the shared session store does not answer; try again shortly"}
+        assert answer.headers["Retry-After"] == "5"
+    assert b.host.calls == []
+    assert (await b.client.get("/api/prompt")).status == 401  # no credentials: no Redis needed
+    assert f"127.0.0.1:{redis_server.port}" not in caplog.text
+
+    redis_server.start()  # an empty Redis: every session is gone, the service is back
+    assert await b.me(cookie) == 401
+    assert (await b.login()).status == 200
+
+
+async def test_the_store_gives_each_key_the_lifetime_of_its_sessions(
+    store: tuple[RedisSessionStore, list[float]], redis_server: RedisServer
+) -> None:
+    sessions, _ = store
+    sessions.create(user="gina", key_id=None, tag="t", lifetime=3600, persistent=False)
+    sessions.create(user="gina", key_id=None, tag="t", lifetime=60, persistent=False)
+    with redis.Redis.from_url(redis_server.url) as client:
+        session_keys = list(client.scan_iter("comfyui-auth:session:*"))
+        session_ttls = sorted(client.pttl(key) for key in session_keys)
+        assert 0 < session_ttls[0] <= 60_000 < session_ttls[1] <= 3_600_000
+        (user_set,) = client.scan_iter("comfyui-auth:user-sessions:*")
+        assert client.zcard(user_set) == 2
+        # Absolute expiry times: the set outlives its longest session, the shorter one did
+        # not shorten it.
+        longest = max(client.pexpiretime(key) for key in session_keys)
+        assert longest <= client.pexpiretime(user_set)
+    assert sessions.count() == 2
+
+
+async def test_the_store_ends_expired_and_unreadable_sessions(
+    store: tuple[RedisSessionStore, list[float]], redis_server: RedisServer
+) -> None:
+    sessions, now = store
+    expiring, _ = sessions.create(user="gina", key_id=None, tag="t", lifetime=60, persistent=True)
+    damaged, record = sessions.create(
+        user="gina", key_id="k1", tag="t", lifetime=60, persistent=False
+    )
+    assert sessions.find(damaged) == record
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.set(f"comfyui-auth:session:{record.id_hash}", b"{not json", keepttl=True)
+    assert sessions.find(damaged) is None
+    now[0] += 60
+    assert sessions.find(expiring) is None
+    assert sessions.count() == 0
+    assert sessions.end_user("gina") == 0

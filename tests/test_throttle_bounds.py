@@ -1,0 +1,79 @@
+"""The in-memory throttle stays bounded under a flood, and a flood buys an attacker nothing.
+
+A flood of distinct addresses and user names (what an attacker with an IPv6 /64 can send)
+must neither grow memory past the bound nor push out the records that already throttle an
+address or count failures against a victim's name; newcomers are judged by the shared
+overflow record instead (see ``core/throttle_keys.py``).
+"""
+
+from __future__ import annotations
+
+from limits.aio.storage import MemoryStorage
+
+from comfyui_auth.core.throttle import FailureThrottle, address_key, failure_windows, user_key
+from comfyui_auth.core.throttle_keys import BoundedKeys, overflow_key
+
+WINDOWS = failure_windows(5, 60)  # 5 a minute, 20 an hour
+CAPACITY = 1000
+FLOOD = 50_000
+
+
+async def test_a_flood_keeps_memory_bounded_and_buys_an_attacker_nothing() -> None:
+    storage = MemoryStorage()
+    throttle = FailureThrottle(WINDOWS, storage, BoundedKeys(CAPACITY, 3600))
+    attacker, victim = address_key("203.0.113.7"), user_key("alice")
+    for _ in range(5):
+        await throttle.record_failure(attacker)
+    for _ in range(4):
+        await throttle.record_failure(victim)
+    assert await throttle.retry_after(attacker) > 0
+    assert await throttle.retry_after(victim) == 0
+
+    for n in range(FLOOD):
+        await throttle.record_failure(address_key(f"2001:db8::{n:x}"), user_key(f"name-{n}"))
+
+    assert throttle.tracked_keys <= 2 * CAPACITY  # two kinds: addresses and user names
+    # limits' own storage: one entry per record and window, plus the two overflow records
+    assert len(storage.events) <= 2 * len(WINDOWS) * (CAPACITY + 1)
+    assert await throttle.retry_after(attacker) > 0  # still throttled: nothing was evicted
+    await throttle.record_failure(victim)
+    assert await throttle.retry_after(victim) > 0  # the fifth failure counts: no reset
+    # A newcomer cannot be counted on its own, so it shares the exhausted overflow: fail closed.
+    assert await throttle.retry_after(address_key("198.51.100.1")) > 0
+
+
+async def test_a_success_clears_the_users_record_and_frees_its_place() -> None:
+    throttle = FailureThrottle.in_memory(WINDOWS, capacity=1)
+    alice, bob = user_key("alice"), user_key("bob")
+    await throttle.record_failure(alice)
+    assert throttle.tracked_keys == 1
+    await throttle.forget(alice)
+    assert throttle.tracked_keys == 0
+    await throttle.record_failure(bob)
+    assert throttle.tracked_keys == 1
+
+
+def test_a_full_table_sends_newcomers_to_the_overflow_record() -> None:
+    keys = BoundedKeys(2, 3600, clock=lambda: 0.0)
+    first, second, third = (address_key(f"192.0.2.{n}") for n in (1, 2, 3))
+    assert [keys.admit(first), keys.admit(second)] == [first, second]
+    assert keys.admit(third) == overflow_key("addr")
+    assert keys.admit(first) == first  # a tracked key keeps its own record
+    assert keys.admit(user_key("alice")) == user_key("alice")  # kinds do not compete
+    assert keys.judges(third) == (third, overflow_key("addr"))
+    assert len(keys) == 3
+
+
+def test_records_leave_the_table_only_when_their_last_failure_is_a_window_old() -> None:
+    now = [0.0]
+    keys = BoundedKeys(2, 3600, clock=lambda: now[0])
+    old, renewed, newcomer = (address_key(f"192.0.2.{n}") for n in (1, 2, 3))
+    keys.admit(old)
+    now[0] += 10
+    keys.admit(renewed)
+    now[0] += 3500
+    keys.admit(renewed)  # its last failure is now 3510 s after the start
+    now[0] += 99  # 3609 s: ``old`` is over an hour old, ``renewed`` is not
+    assert keys.admit(newcomer) == newcomer
+    assert len(keys) == 2
+    assert keys.admit(old) == overflow_key("addr")  # full again: ``renewed`` was kept
