@@ -57,6 +57,15 @@ def parse_auth_file(data: bytes, path: Path) -> tuple[UserRecord, ...]:
             fix="correct the JSON syntax",
             path=path,
         ) from None
+    except (ValueError, RecursionError):
+        # Valid JSON syntax that Python refuses: a number of more than 4300 digits, or
+        # arrays nested thousands deep. Must be a ConfigError like any other bad file, or
+        # the credential watcher (which keeps the last good store on ConfigError) dies.
+        raise ConfigError(
+            "auth file holds a number too long or nesting too deep to read",
+            fix=FORMAT_FIX,
+            path=path,
+        ) from None
     if not isinstance(document, list):
         raise ConfigError("auth file must hold a JSON array of users", fix=FORMAT_FIX, path=path)
     users = tuple(_user(entry, index, path) for index, entry in enumerate(document, start=1))

@@ -8,6 +8,7 @@ registered in ComfyUI's ``users.json`` the first time it is seen.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -19,11 +20,23 @@ from multidict import CIMultiDict
 logger = logging.getLogger(__name__)
 USER_HEADER = "comfy-user"
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]+")
+_SAFE = re.compile(r"[a-zA-Z0-9_-]+")
+_MAX_KEPT = 64
 
 
 def host_user_id(name: str) -> str:
-    """A stable id ComfyUI accepts as a directory name (never one of its ``__`` ones)."""
-    return "auth_" + _UNSAFE.sub("-", name).strip("-")[:64]
+    """A stable id ComfyUI accepts as a directory name (never one of its ``__`` ones).
+
+    Two users never share an id (and so never share workflows and settings). A name of at
+    most 64 letters, digits, ``_`` and ``-`` is kept as it is (``auth_alice``); any other
+    name (``j.smith@example.org``, ``田中``, a long SSO name) gets a readable stem and a digest
+    of the whole name, under ``auth-`` so it can never equal a kept name's ``auth_`` id.
+    """
+    if len(name) <= _MAX_KEPT and _SAFE.fullmatch(name):
+        return "auth_" + name
+    stem = _UNSAFE.sub("-", name).strip("-")[:32]
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return f"auth-{stem}-{digest}" if stem else f"auth-{digest}"
 
 
 class HostUsers:

@@ -65,7 +65,9 @@ async def read_fields(request: web.Request) -> SubmittedFields:
 def _json_fields(raw: bytes) -> dict[str, str]:
     try:
         document: Any = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
+        # ValueError covers UnicodeDecodeError, JSONDecodeError and Python's limit on
+        # integer digits (a 5000-digit number is not a JSON error but raises ValueError).
         raise BadBody("the body is not valid JSON") from None
     if not isinstance(document, dict):
         raise BadBody("the body must be a JSON object")

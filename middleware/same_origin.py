@@ -23,7 +23,10 @@ def request_origin(request: web.Request) -> str | None:
         return origin.strip().lower()
     referer = request.headers.get("Referer")
     if referer:
-        parts = urlsplit(referer)
+        try:
+            parts = urlsplit(referer)
+        except ValueError:  # e.g. an unclosed "[" in the host: not a usable origin
+            return "null"
         if parts.scheme and parts.netloc:
             return f"{parts.scheme}://{parts.netloc}".lower()
         return "null"
@@ -43,15 +46,23 @@ def is_same_origin(
         return not required
     if claimed == "null":
         return False
-    return _normalise(claimed) in {_normalise(view.origin), *map(_normalise, allowed)}
+    normalised = _normalise(claimed)
+    if normalised is None:
+        return False
+    return normalised in {_normalise(view.origin), *map(_normalise, allowed)}
 
 
-def _normalise(origin: str) -> str:
-    parts = urlsplit(origin)
+def _normalise(origin: str) -> str | None:
+    """``scheme://host[:port]`` without a default port; None for what is not an origin.
+
+    An unparsable origin (a malformed host or port, from a client or from the ``Host``
+    header) matches nothing, not even another unparsable one.
+    """
     try:
+        parts = urlsplit(origin)
         port = parts.port
     except ValueError:
-        return "invalid"
+        return None
     host = parts.hostname or ""
     if port is None or port == DEFAULT_PORTS.get(parts.scheme):
         return f"{parts.scheme}://{host}"
