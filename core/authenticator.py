@@ -37,12 +37,14 @@ class Authenticator:
         sessions: SessionStore,
         verifier: PasswordVerifier,
         *,
+        on_revoked: Callable[[SessionRecord], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.credentials = credentials
         self.sessions = sessions
         self.verifier = verifier
+        self._on_revoked = on_revoked
         self._clock = clock
 
     def identify_key(self, token: bytes) -> Identity | None:
@@ -64,7 +66,11 @@ class Authenticator:
         store = self.credentials.current
         tag = store.credential_tag(record.user, record.key_id, self._clock())
         if tag is None or tag != record.tag:
+            # The password, role or key changed (or went) since login: the session ends here,
+            # at its first use after the change, and the audit trail says so.
             self.sessions.end(record.id_hash)
+            if self._on_revoked is not None:
+                self._on_revoked(record)
             return None
         role = self._role_of(record)
         return Identity(

@@ -121,6 +121,12 @@ async def _identify_key(
             "access_refused", client=view.address, route=request.path_qs, reason="invalid API key"
         )
         return responses.unauthorized("invalid API key")
+    key_id = identity.key_id or identity.name
+    if key_id not in runtime.keys_seen:
+        runtime.keys_seen.add(key_id)  # bounded: only ids of valid keys get here
+        runtime.audit.record(
+            "key_used", user=identity.name, client=view.address, route=request.path, reason=key_id
+        )
     return identity
 
 

@@ -27,10 +27,13 @@ async def watch_credentials(runtime: AuthRuntime) -> None:
     ticks = 0
     while True:
         await asyncio.sleep(POLL_SECONDS)
-        await apply_file_changes(runtime)
-        ticks += 1
-        if ticks % PURGE_EVERY == 0:
-            await asyncio.to_thread(runtime.authenticator.sessions.purge_expired)
+        try:
+            await apply_file_changes(runtime)
+            ticks += 1
+            if ticks % PURGE_EVERY == 0:
+                await asyncio.to_thread(runtime.authenticator.sessions.purge_expired)
+        except Exception:  # a dead watcher would keep revoked users signed in: log, go on
+            logger.exception("comfyui-auth: checking auth.json failed; trying again in a second")
 
 
 async def apply_file_changes(runtime: AuthRuntime) -> None:
@@ -45,9 +48,10 @@ async def apply_file_changes(runtime: AuthRuntime) -> None:
         removed = set(before.users) - set(outcome.store.users)
         try:
             for key in removed:
-                await asyncio.to_thread(
-                    runtime.authenticator.sessions.end_user, before.users[key].name
-                )
+                name = before.users[key].name
+                ended = await asyncio.to_thread(runtime.authenticator.sessions.end_user, name)
+                if ended:
+                    runtime.audit.record("session_revoked", user=name, reason="user removed")
         except SharedStateUnavailable as error:
             logger.warning("comfyui-auth could not end removed users' sessions now: %s", error)
         runtime.audit.record("config_reloaded", reason=f"{len(outcome.store.users)} users")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -14,7 +14,7 @@ from ..core.credential_source import CredentialSource
 from ..core.errors import ConfigError
 from ..core.identity import Identity
 from ..core.passwords import PasswordVerifier, make_hasher
-from ..core.session_store import SessionStore
+from ..core.session_store import SessionRecord, SessionStore
 from ..core.sessions import SqliteSessionStore
 from ..core.settings import Settings
 from ..core.setup_token import SetupToken
@@ -43,6 +43,8 @@ class AuthRuntime:
     host_users: HostUsers
     client_ids: ClientIdOwners
     setup_token: SetupToken | None = None
+    keys_seen: set[str] = field(default_factory=set)
+    """Ids of the API keys used since start: the first use of each is audited, not every one."""
 
     @property
     def needs_setup(self) -> bool:
@@ -56,13 +58,20 @@ def build_runtime(settings: Settings, host: HostAdapter) -> AuthRuntime:
     credentials = CredentialSource(settings, signing_key)
     verifier = PasswordVerifier(make_hasher(cheap_for_tests=settings.cheap_hashing_for_tests))
     sessions, throttle = _stores(settings, host.app)
+    audit = AuditLog(settings.audit_log_path)
+
+    def session_revoked(record: SessionRecord) -> None:
+        audit.record("session_revoked", user=record.user, reason="credential changed or removed")
+
     return AuthRuntime(
         settings=settings,
         host=host,
-        authenticator=Authenticator(settings, credentials, sessions, verifier),
+        authenticator=Authenticator(
+            settings, credentials, sessions, verifier, on_revoked=session_revoked
+        ),
         cookies=CookieSigner([signing_key]),
         throttle=throttle,
-        audit=AuditLog(settings.audit_log_path),
+        audit=audit,
         index=IndexInjector(host.web_root),
         host_users=HostUsers(host.user_manager),
         client_ids=ClientIdOwners(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -12,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from comfyui_auth.core.audit import FILE_BURST, FILE_WINDOW_SECONDS, AuditLog
+from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.tests.minimal_host import build_minimal_host
 
 ADMIN_KEY = "audit-admin-key-0123456789abcdef"
@@ -74,9 +76,9 @@ async def test_a_flood_of_anonymous_requests_writes_a_bounded_number_of_lines(
         assert (await client.get("/api/prompt", headers={"X-API-Key": ADMIN_KEY})).status == 200
     lines = lines_of(host.runtime.settings.audit_log_path)
     events = [line["event"] for line in lines]
-    assert events == ["access_refused"] * FILE_BURST + ["audit_suppressed"]
-    assert lines[-1]["client"] == "127.0.0.1"
-    assert f"more than {FILE_BURST} access_refused events" in str(lines[-1]["reason"])
+    assert events == ["access_refused"] * FILE_BURST + ["audit_suppressed", "key_used"]
+    assert lines[-2]["client"] == "127.0.0.1"
+    assert f"more than {FILE_BURST} access_refused events" in str(lines[-2]["reason"])
 
 
 async def test_a_flood_of_throttled_key_guesses_writes_a_bounded_number_of_lines(
@@ -171,3 +173,52 @@ async def test_a_key_with_an_encoded_hash_sign_is_redacted_whole(tmp_path: Path)
     (line,) = lines_of(host.runtime.settings.audit_log_path)
     assert line["route"] == "/api/prompt?api_key=[redacted]&x=1"
     assert key not in text
+
+
+def events_in(path: Path) -> list[tuple[object, object, object]]:
+    if not path.exists():
+        return []
+    return [(line["event"], line["user"], line["reason"]) for line in lines_of(path)]
+
+
+async def test_revoked_sessions_and_the_first_use_of_each_key_are_audited(
+    tmp_path: Path,
+) -> None:
+    verifier = PasswordVerifier(make_hasher(cheap_for_tests=True))
+    auth_file = tmp_path / "auth.json"
+
+    def write_users(**passwords: str) -> None:
+        entries = [{"user": name, "hash": verifier.hash(pw)} for name, pw in passwords.items()]
+        auth_file.write_text(json.dumps(entries))
+
+    write_users(alice="alice-password-1", bob="bob-password-12")
+    host = build_minimal_host(
+        tmp_path, {"COMFYUI_AUTH_FILE": str(auth_file), "COMFYUI_API_KEY": ADMIN_KEY}
+    )
+    path = host.runtime.settings.audit_log_path
+    async with TestClient(TestServer(host.app, host="127.0.0.1")) as client:
+        for _ in range(3):
+            assert (await client.get("/api/prompt", headers={"X-API-Key": ADMIN_KEY})).status == 200
+        assert [e for e in events_in(path) if e[0] == "key_used"] == [
+            ("key_used", "api-key", "env")  # the id of COMFYUI_API_KEY
+        ]
+
+        login = {"username": "alice", "password": "alice-password-1"}
+        assert (await client.post("/auth/login", json=login)).status == 200
+        write_users(alice="a-new-password-1", bob="bob-password-12")
+        for _ in range(40):  # the watcher polls every second
+            if (await client.get("/auth/me")).status == 401:
+                break
+            await asyncio.sleep(0.1)
+        revoked = ("session_revoked", "alice", "credential changed or removed")
+        assert revoked in events_in(path)
+
+        login = {"username": "bob", "password": "bob-password-12"}
+        assert (await client.post("/auth/login", json=login)).status == 200
+        write_users(alice="a-new-password-1")
+        for _ in range(40):
+            if ("session_revoked", "bob", "user removed") in events_in(path):
+                break
+            await asyncio.sleep(0.1)
+        assert ("session_revoked", "bob", "user removed") in events_in(path)
+        assert (await client.get("/auth/me")).status == 401
