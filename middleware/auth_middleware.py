@@ -59,6 +59,8 @@ async def _guard(
     """Decide, then call the handler (public routes, the login routes among them, at once)."""
     if is_public(request):
         return await handler(request)
+    if runtime.host.cors_origin and _is_cors_preflight(request):
+        return responses.cors_preflight(runtime.host.cors_origin)
     view = client_view(request, runtime.settings.trusted_proxies)
     try:
         identity = await identify(runtime, request, view)
@@ -86,6 +88,14 @@ async def _guard(
     request = with_host_user(request, runtime.host_users.ensure(identity.name))
     request[IDENTITY] = identity
     return await handler(request)
+
+
+def _is_cors_preflight(request: web.Request) -> bool:
+    return (
+        request.method == hdrs.METH_OPTIONS
+        and hdrs.ORIGIN in request.headers
+        and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
+    )
 
 
 async def identify(

@@ -24,6 +24,8 @@ class HostAdapter:
     prompt_queue: Any
     base_url: str = "http://127.0.0.1:8188"
     user_manager: Any | None = None
+    cors_origin: str | None = None
+    """ComfyUI's ``--enable-cors-header`` value: cross-origin API clients are expected."""
 
     def queue_counts(self) -> tuple[int, int]:
         """``(pending, running)`` from the host's prompt queue."""
@@ -41,16 +43,23 @@ class HostAdapter:
             web_root=Path(instance.web_root),
             user_dir=Path(folder_paths.get_user_directory()),
             prompt_queue=instance.prompt_queue,
-            base_url=_listen_url(),
+            base_url=_listen_url(_cli_args()),
             user_manager=getattr(instance, "user_manager", None),
+            cors_origin=getattr(_cli_args(), "enable_cors_header", None) or None,
         )
 
 
-def _listen_url() -> str:
-    """Where a person on this machine reaches the server, from ComfyUI's --listen/--port."""
+def _cli_args() -> Any | None:
+    """ComfyUI's parsed command line, or None in a host without ``comfy.cli_args``."""
     try:
-        args = importlib.import_module("comfy.cli_args").args
+        return importlib.import_module("comfy.cli_args").args
     except (ImportError, AttributeError):
+        return None
+
+
+def _listen_url(args: Any | None) -> str:
+    """Where a person on this machine reaches the server, from ComfyUI's --listen/--port."""
+    if args is None:
         return "http://127.0.0.1:8188"
     address = str(getattr(args, "listen", "127.0.0.1")).split(",")[0].strip()
     if address in ("", "0.0.0.0", "::"):  # noqa: S104 - reading, not binding

@@ -36,6 +36,26 @@ def malformed_credentials(reason: str) -> web.Response:
     )
 
 
+def cors_preflight(allowed_origin: str) -> web.Response:
+    """What ComfyUI's own CORS middleware answers to a preflight, plus ``X-API-Key``.
+
+    A preflight carries no credentials by design (Fetch standard), so it is answered here,
+    without calling any handler, and only when the host runs with ``--enable-cors-header``.
+    """
+    return web.Response(
+        status=204,
+        headers={
+            **NO_STORE,
+            "Access-Control-Allow-Origin": allowed_origin,
+            "Access-Control-Allow-Methods": "POST, GET, DELETE, PUT, OPTIONS, PATCH",
+            "Access-Control-Allow-Headers": "Content-Type, Authorization, X-API-Key",
+            "Access-Control-Allow-Credentials": "true",
+            "Access-Control-Max-Age": "600",
+            "Vary": "Origin",
+        },
+    )
+
+
 def bad_request(message: str) -> web.Response:
     return json_answer(400, {"error": message})
 

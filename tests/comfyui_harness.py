@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +86,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_comfyui(
-    comfyui_dir: Path, base_dir: Path, env: Mapping[str, str]
+    comfyui_dir: Path, base_dir: Path, env: Mapping[str, str], extra_args: Sequence[str] = ()
 ) -> Iterator[RunningComfyUI]:
     """Start ComfyUI with this repository in ``base_dir/custom_nodes``; stop it afterwards."""
     if not (comfyui_dir / "main.py").is_file():
@@ -105,6 +105,7 @@ def start_comfyui(
         str(port),
         "--base-directory",
         str(base_dir),
+        *extra_args,
     ]
     log_path = base_dir / "comfyui.log"
     with log_path.open("wb") as log:
@@ -131,12 +132,20 @@ def real_comfyui_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def real_comfyui_args() -> list[str]:
+    """Extra ComfyUI command-line flags for the module's ComfyUI; override in a test module."""
+    return []
+
+
+@pytest.fixture(scope="module")
 def real_comfyui(
-    real_comfyui_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    real_comfyui_env: dict[str, str],
+    real_comfyui_args: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningComfyUI]:
     """One real ComfyUI per test module, running this package; skipped without COMFYUI_DIR."""
     comfyui_dir = os.environ.get("COMFYUI_DIR")
     if not comfyui_dir:
         pytest.skip(f"needs a ComfyUI checkout: {HOW_TO_RUN}")
     base_dir = tmp_path_factory.mktemp("comfyui-base")
-    yield from start_comfyui(Path(comfyui_dir), base_dir, real_comfyui_env)
+    yield from start_comfyui(Path(comfyui_dir), base_dir, real_comfyui_env, real_comfyui_args)

@@ -10,6 +10,7 @@ cookie an attacker holds.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import json
@@ -188,7 +189,8 @@ async def make_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
                 **(env or {}),
             },
         )
-        if cors:
+        if cors:  # as HostAdapter.from_prompt_server reads --enable-cors-header
+            host.runtime.host = dataclasses.replace(host.runtime.host, cors_origin="*")
             host.app.middlewares.append(comfyui_cors_middleware)
         client = TestClient(TestServer(host.app, host="127.0.0.1"), cookie_jar=DummyCookieJar())
         await client.start_server()
@@ -627,6 +629,55 @@ async def test_a_cross_site_simple_request_is_refused_even_with_comfyuis_cors_he
     )
     assert (response.status, await response.json()) == (403, CROSS_SITE)
     assert site.host.calls == []
+
+
+PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+
+
+@pytest.mark.parametrize(
+    ("cors", "method", "headers", "status"),
+    [
+        pytest.param(True, "OPTIONS", PREFLIGHT, 204, id="preflight-with-cors-header"),
+        pytest.param(False, "OPTIONS", PREFLIGHT, 401, id="preflight-without-cors-header"),
+        pytest.param(
+            True, "OPTIONS", {"Origin": "https://app.example"}, 401, id="options-not-preflight"
+        ),
+        pytest.param(
+            True,
+            "OPTIONS",
+            {"Access-Control-Request-Method": "POST"},
+            401,
+            id="preflight-without-origin",
+        ),
+        pytest.param(True, "POST", PREFLIGHT, 401, id="post-dressed-as-preflight"),
+    ],
+)
+async def test_only_a_real_preflight_with_cors_enabled_is_answered_and_no_handler_runs(
+    make_site: MakeSite, cors: bool, method: str, headers: dict[str, str], status: int
+) -> None:
+    site = await make_site(cors=cors)
+    response = await site.client.request(method, "/api/prompt", headers=headers)
+    assert response.status == status
+    assert site.host.calls == []
+    if status == 204:
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert "X-API-Key" in response.headers["Access-Control-Allow-Headers"]
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_after_its_preflight_a_cross_origin_api_client_is_served_with_its_key(
+    make_site: MakeSite,
+) -> None:
+    site = await make_site(cors=True)
+    preflight = await site.client.options("/api/prompt", headers=PREFLIGHT)
+    assert preflight.status == 204
+    answer = await site.client.post(
+        "/api/prompt",
+        json={"prompt": {}},
+        headers={"Origin": "https://app.example", "X-API-Key": ADMIN_KEY},
+    )
+    assert answer.status == 200
+    assert site.host.calls == ["post_prompt"]
 
 
 @pytest.mark.parametrize(
