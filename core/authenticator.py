@@ -1,8 +1,13 @@
-"""The one place that decides who a caller is, from a key, a password or a session."""
+"""The one place that decides who a caller is, from a key, a password or a session.
+
+Session-store calls run in a worker thread: SQLite fsyncs on every login and logout, and a
+Redis that hangs must stall one request, not the event loop that serves everyone.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +16,7 @@ from .auth_file import UserRecord
 from .credential_source import CredentialSource
 from .identity import ENV_KEY_ID, Identity, Role, Via
 from .passwords import PasswordVerifier
-from .session_store import SessionRecord, SessionStore
+from .session_store import SessionRecord, SessionStore, hash_session_id
 from .settings import Settings
 
 HOUR = 3600.0
@@ -58,9 +63,9 @@ class Authenticator:
         matched = await asyncio.to_thread(self.verifier.verify, stored, password)
         return user if matched else None
 
-    def identify_session(self, session_id: str) -> Identity | None:
+    async def identify_session(self, session_id: str) -> Identity | None:
         """The identity of a live session whose credential has not changed since login."""
-        record = self.sessions.find(session_id)
+        record = await asyncio.to_thread(self.sessions.find, session_id)
         if record is None:
             return None
         store = self.credentials.current
@@ -68,7 +73,7 @@ class Authenticator:
         if tag is None or tag != record.tag:
             # The password, role or key changed (or went) since login: the session ends here,
             # at its first use after the change, and the audit trail says so.
-            self.sessions.end(record.id_hash)
+            await asyncio.to_thread(self.sessions.end, record.id_hash)
             if self._on_revoked is not None:
                 self._on_revoked(record)
             return None
@@ -82,7 +87,7 @@ class Authenticator:
             csrf_token=record.csrf_token,
         )
 
-    def start_session(self, identity: Identity, *, remember: bool) -> NewSession:
+    async def start_session(self, identity: Identity, *, remember: bool) -> NewSession:
         """Open a new session (a fresh id at every login defeats session fixation)."""
         store = self.credentials.current
         tag = store.credential_tag(identity.name, identity.key_id, self._clock())
@@ -93,12 +98,15 @@ class Authenticator:
             if remember
             else self.settings.browser_session_hours * HOUR
         )
-        session_id, record = self.sessions.create(
-            user=identity.name,
-            key_id=identity.key_id,
-            tag=tag,
-            lifetime=lifetime,
-            persistent=remember,
+        session_id, record = await asyncio.to_thread(
+            functools.partial(
+                self.sessions.create,
+                user=identity.name,
+                key_id=identity.key_id,
+                tag=tag,
+                lifetime=lifetime,
+                persistent=remember,
+            )
         )
         return NewSession(
             session_id,
@@ -112,6 +120,12 @@ class Authenticator:
                 csrf_token=record.csrf_token,
             ),
         )
+
+    async def end_session(self, session_id: str) -> SessionRecord | None:
+        """End the session ``session_id`` names; its record if it was live (for the audit)."""
+        record = await asyncio.to_thread(self.sessions.find, session_id)
+        await asyncio.to_thread(self.sessions.end, hash_session_id(session_id))
+        return record
 
     def _role_of(self, record: SessionRecord) -> Role:
         if record.key_id == ENV_KEY_ID:

@@ -112,7 +112,7 @@ async def identify(
     if cookie:
         session_id = runtime.cookies.unsign(cookie)
         if session_id is not None:
-            return runtime.authenticator.identify_session(session_id)
+            return await runtime.authenticator.identify_session(session_id)
     return None
 
 

@@ -13,7 +13,6 @@ from aiohttp import web
 
 from ..core.auth_file import lookup_key
 from ..core.identity import Identity, Via
-from ..core.session_store import hash_session_id
 from ..core.throttle import address_key, user_key
 from . import responses
 from .client_view import ClientView, client_view
@@ -77,7 +76,7 @@ class LoginRoutes:
         if request.query.get("logout") == "true":
             page = render_login_page(next_path=next_path, notice="You have signed out.", mode=mode)
             response = responses.html_page(200, page)
-            self._end_session(request, response, "logout")
+            await self._end_session(request, response, "logout")
             return response
         return responses.html_page(200, render_login_page(next_path=next_path, mode=mode))
 
@@ -115,7 +114,7 @@ class LoginRoutes:
             return self._refuse(fields, 401, KEY_FAILED if api_key else LOGIN_FAILED)
         if username:
             await self.runtime.throttle.forget(throttle_keys[1])
-        return self._signed_in(request, fields, identity, view)
+        return await self._signed_in(request, fields, identity, view)
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         view = self._view(request)
@@ -126,7 +125,7 @@ class LoginRoutes:
             if is_form_post(request)
             else responses.ok({"ok": True})
         )
-        self._end_session(request, response, "logout")
+        await self._end_session(request, response, "logout")
         return response
 
     async def me(self, request: web.Request) -> web.StreamResponse:
@@ -150,7 +149,7 @@ class LoginRoutes:
             await upgrade_legacy_password(self.runtime, user.name, password)
         return Identity(user.name, user.role, Via.SESSION)
 
-    def _signed_in(
+    async def _signed_in(
         self, request: web.Request, fields: SubmittedFields, identity: Identity, view: ClientView
     ) -> web.StreamResponse:
         next_path = safe_return_path(fields.text("next"))
@@ -162,9 +161,9 @@ class LoginRoutes:
                 {"user": identity.name, "role": identity.role.value, "next": next_path}
             )
         )
-        self._end_session(request, response, None)
+        await self._end_session(request, response, None)
         try:
-            new = self.runtime.authenticator.start_session(identity, remember=remember)
+            new = await self.runtime.authenticator.start_session(identity, remember=remember)
         except LookupError:
             return self._refuse(fields, 401, LOGIN_FAILED)
         set_session_cookies(response, self.runtime.cookies.sign(new.session_id), new, view)
@@ -196,15 +195,14 @@ class LoginRoutes:
             return responses.json_answer(401, {"error": message})
         return responses.bad_request(message)
 
-    def _end_session(
+    async def _end_session(
         self, request: web.Request, response: web.StreamResponse, event: str | None
     ) -> None:
         """End the session the request's cookie names, if any, and clear the cookies."""
         cookie = request.cookies.get(SESSION_COOKIE)
         session_id = self.runtime.cookies.unsign(cookie) if cookie else None
         if session_id is not None:
-            record = self.runtime.authenticator.sessions.find(session_id)
-            self.runtime.authenticator.sessions.end(hash_session_id(session_id))
+            record = await self.runtime.authenticator.end_session(session_id)
             if event is not None and record is not None:
                 self.runtime.audit.record(
                     event,

@@ -78,7 +78,7 @@ class SetupRoutes:
         self.runtime.setup_token.consume()
         self.runtime.audit.record("admin_created", user=name, client=view.address, route=SETUP_PATH)
         identity = Identity(name, Role.ADMIN, Via.SESSION)
-        new = self.runtime.authenticator.start_session(identity, remember=False)
+        new = await self.runtime.authenticator.start_session(identity, remember=False)
         response = responses.redirect("/")
         set_session_cookies(response, self.runtime.cookies.sign(new.session_id), new, view)
         return response
