@@ -12,6 +12,7 @@ a Redis that does not answer raises ``SharedStateUnavailable`` rather than letti
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -31,11 +32,26 @@ storage (a user that failed 25 times), so the bound is some 35 MB at the very wo
 
 
 def address_key(address: str) -> str:
-    return f"addr:{address}"
+    """The record an address counts in: IPv4 by address, IPv6 by its /64 network.
+
+    One host (or one customer of a provider) usually holds a whole IPv6 /64, so counting its
+    addresses one by one would hand it 2**64 fresh allowances and let it fill the bounded
+    table (``throttle_keys``) alone. An IPv4-mapped IPv6 address counts as its IPv4 address.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return f"addr:{address}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"addr:{ip.ipv4_mapped}"
+        return f"addr:{ipaddress.IPv6Network((ip, 64), strict=False)}"
+    return f"addr:{ip}"
 
 
-def user_key(lookup_name: str) -> str:
-    return f"user:{lookup_name}"
+def user_key(lookup_name: str, *, known: bool) -> str:
+    """A real account's own record (``account:``), or the bounded one of an invented name."""
+    return f"account:{lookup_name}" if known else f"user:{lookup_name}"
 
 
 def failure_windows(failure_limit: int, window_seconds: int) -> tuple[RateLimitItem, ...]:

@@ -18,6 +18,11 @@ flood ends. For addresses that includes API-key requests; signed-in browsers and
 are unaffected. A flood can delay sign-ins, never buy extra guesses. Kinds are separate
 tables, so a flood of addresses never touches the user-name records.
 
+Names of real accounts (in ``auth.json``) are a third kind, ``account``, outside the table:
+each always has its own record, and their number is bounded by the configuration. So a flood
+of invented user names (20 an hour from each of a few hundred addresses) fills only the
+``user`` table and its overflow, and cannot lock the real accounts out.
+
 Records are dropped from the table only once every window has passed since their last
 failure, so ``limits`` holds nothing alive for them and its own sweep frees their memory. They
 are not ``clear``ed: in ``limits`` 5.8 a ``clear`` during a running sweep makes the sweep fail
@@ -38,6 +43,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 KINDS = ("addr", "user")
+"""The bounded kinds; any other (``account``) keeps its own record, outside the table."""
 
 
 def kind_of(key: str) -> str:
@@ -95,7 +101,9 @@ class BoundedKeys:
 
     def admit(self, key: str) -> str:
         kind = kind_of(key)
-        table = self._deadlines[kind]
+        table = self._deadlines.get(kind)
+        if table is None:
+            return key
         now = self._clock()
         _drop_expired(table, now)
         if key not in table and len(table) >= self._capacity:
@@ -105,10 +113,11 @@ class BoundedKeys:
         return key
 
     def judges(self, key: str) -> tuple[str, ...]:
-        return (key, overflow_key(kind_of(key)))
+        kind = kind_of(key)
+        return (key, overflow_key(kind)) if kind in self._deadlines else (key,)
 
     def release(self, key: str) -> None:
-        self._deadlines[kind_of(key)].pop(key, None)
+        self._deadlines.get(kind_of(key), {}).pop(key, None)
 
     def __len__(self) -> int:
         return sum(len(table) for table in self._deadlines.values())

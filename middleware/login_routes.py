@@ -94,7 +94,8 @@ class LoginRoutes:
             return self._refuse(fields, 400, "Send a user name and password, or an API key.")
         throttle_keys = [address_key(view.address)]
         if username:
-            throttle_keys.append(user_key(lookup_key(username)))
+            known = self.runtime.authenticator.credentials.current.user(username) is not None
+            throttle_keys.append(user_key(lookup_key(username), known=known))
         wait = await self.runtime.throttle.retry_after(*throttle_keys)
         if wait:
             self.runtime.audit.record(
