@@ -1,13 +1,13 @@
 """Connections to the Redis server that several instances share (``COMFYUI_AUTH_REDIS_URL``).
 
 Sessions use redis-py's synchronous client (the session store's interface is synchronous, like
-SQLite's); throttling uses ``limits``' Redis storage on redis-py's asyncio client - ``limits``
+SQLite's, and ``Authenticator`` calls it in a worker thread); throttling uses ``limits``' Redis storage on redis-py's asyncio client - ``limits``
 defaults to coredis, which would be one more dependency for the same job.
 
 Both clients give up fast: one-second timeouts and a single immediate retry, which rides over
 a pooled connection that Redis closed (a Redis restart). redis-py's default, ten retries with
-back-off, would hold a request - and, for the synchronous store, the whole event loop - for
-seconds while Redis is down, when the right answer is an immediate 503.
+back-off, would hold a request (and a worker thread) for seconds while Redis is down, when
+the right answer is an immediate 503.
 
 Nothing here ever shows the URL, which can hold a password: failures at start-up become a
 ``ConfigError`` naming the variable and the fix, failures later a ``SharedStateUnavailable``.
