@@ -1,8 +1,9 @@
 """Connections to the Redis server that several instances share (``COMFYUI_AUTH_REDIS_URL``).
 
 Sessions use redis-py's synchronous client (the session store's interface is synchronous, like
-SQLite's, and ``Authenticator`` calls it in a worker thread); throttling uses ``limits``' Redis storage on redis-py's asyncio client - ``limits``
-defaults to coredis, which would be one more dependency for the same job.
+SQLite's, and ``Authenticator`` calls it in a worker thread); throttling uses ``limits``'
+Redis storage on redis-py's asyncio client - ``limits`` defaults to coredis, which would be
+one more dependency for the same job.
 
 Both clients give up fast: one-second timeouts and a single immediate retry, which rides over
 a pooled connection that Redis closed (a Redis restart). redis-py's default, ten retries with

@@ -179,8 +179,16 @@ def _add_jobs_routes(routes: web.RouteTableDef, host: HostDouble) -> None:
         query = request.rel_url.query
         statuses = [s for s in query.get("status", "").split(",") if s]
         jobs = [job for job in all_jobs() if not statuses or job["status"] in statuses]
-        offset = max(int(query.get("offset", 0)), 0)
-        limit = int(query["limit"]) if "limit" in query else None
+        try:  # ComfyUI's checks and words
+            limit = int(query["limit"]) if "limit" in query else None
+        except ValueError:
+            return web.json_response({"error": "limit must be an integer"}, status=400)
+        if limit is not None and limit <= 0:
+            return web.json_response({"error": "limit must be a positive integer"}, status=400)
+        try:
+            offset = max(int(query.get("offset", 0)), 0)
+        except ValueError:
+            return web.json_response({"error": "offset must be an integer"}, status=400)
         page = jobs[offset:][:limit] if limit is not None else jobs[offset:]
         return web.json_response(
             {

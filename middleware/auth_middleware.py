@@ -29,6 +29,7 @@ from . import responses
 from .client_view import ClientView, client_view
 from .host_users import with_host_user
 from .public_paths import is_public
+from .queue_isolation import call_with_isolation
 from .request_credentials import CSRF_HEADER, SESSION_COOKIE, has_query_key, presented_key
 from .return_path import safe_return_path
 from .route_policy import may_reach
@@ -87,7 +88,7 @@ async def _guard(
         return runtime.index.response()
     request = with_host_user(request, runtime.host_users.ensure(identity.name))
     request[IDENTITY] = identity
-    return await handler(request)
+    return await call_with_isolation(runtime, request, identity, handler)
 
 
 def _is_cors_preflight(request: web.Request) -> bool:

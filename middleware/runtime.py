@@ -14,6 +14,7 @@ from ..core.credential_source import CredentialSource
 from ..core.errors import ConfigError
 from ..core.identity import Identity
 from ..core.passwords import PasswordVerifier, make_hasher
+from ..core.prompt_owners import PromptOwners
 from ..core.session_store import SessionRecord, SessionStore
 from ..core.sessions import SqliteSessionStore
 from ..core.settings import Settings
@@ -42,6 +43,7 @@ class AuthRuntime:
     index: IndexInjector
     host_users: HostUsers
     client_ids: ClientIdOwners
+    prompt_owners: PromptOwners = field(default_factory=PromptOwners)
     setup_token: SetupToken | None = None
     keys_seen: set[str] = field(default_factory=set)
     """Ids of the API keys used since start: the first use of each is audited, not every one."""
