@@ -1,7 +1,9 @@
 """What an authenticated caller may reach: the authorizer.
 
 Every authenticated user reaches ComfyUI's ordinary routes. Routes that install code or
-restart the server (ComfyUI-Manager) and the server's console log are for administrators.
+restart the server (ComfyUI-Manager), the server's console log, and the listings of every
+user's outputs (``/internal/files/output`` and ``temp``; the frontend lists only ``input``)
+are for administrators.
 The check runs on a canonical form of the path (decoded, dot segments and repeated slashes
 removed, lower case, ``/api`` prefix dropped), so no spelling of a path slips past it.
 """
@@ -25,6 +27,8 @@ ADMIN_PREFIXES = (
     "/v2/snapshot/",
     "/v2/comfyui_manager/",
     "/internal/logs",
+    "/internal/files/output",
+    "/internal/files/temp",
     "/auth/admin",
 )
 

@@ -124,6 +124,9 @@ async def test_spoofed_forwarded_for_does_not_escape_address_throttling(direct: 
         "/internal/logs",
         "/api//manager/x",
         "/v2/manager/x",
+        "/internal/files/output",
+        "/internal/files/%74emp",
+        "/internal/files/output/",
     ],
     ids=[
         "manager",
@@ -133,6 +136,9 @@ async def test_spoofed_forwarded_for_does_not_escape_address_throttling(direct: 
         "internal-logs",
         "manager-double-slash",
         "manager-v2",
+        "output-listing",
+        "temp-listing-encoded",
+        "output-listing-trailing-slash",
     ],
 )
 def test_administrator_routes_are_recognised_in_every_spelling(path: str) -> None:
@@ -141,7 +147,14 @@ def test_administrator_routes_are_recognised_in_every_spelling(path: str) -> Non
 
 @pytest.mark.parametrize(
     "path",
-    ["/prompt", "/api/userdata/x", "/v2/userdata", "/internal/folder_paths", "/managerx"],
+    [
+        "/prompt",
+        "/api/userdata/x",
+        "/v2/userdata",
+        "/internal/folder_paths",
+        "/managerx",
+        "/internal/files/input",
+    ],
 )
 def test_ordinary_routes_are_not_administrator_routes(path: str) -> None:
     assert not requires_admin(path)

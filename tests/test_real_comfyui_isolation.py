@@ -98,3 +98,13 @@ async def test_each_user_sees_and_deletes_only_their_own_history(
     assert (await call(http, base, "alice", "POST", "/api/history", {"clear": True}))[0] == 200
     status, history = await call(http, base, "admin", "GET", "/api/history")
     assert list(history) == [ids["bob"]]
+
+
+async def test_only_administrators_list_everyones_outputs(
+    real_comfyui: RunningComfyUI, http: aiohttp.ClientSession
+) -> None:
+    base = real_comfyui.url
+    refused = await call(http, base, "alice", "GET", "/internal/files/output")
+    assert refused == (403, {"error": "this route is for administrators"})
+    assert (await call(http, base, "alice", "GET", "/internal/files/input"))[0] == 200
+    assert (await call(http, base, "admin", "GET", "/internal/files/output"))[0] == 200
