@@ -1,11 +1,16 @@
-"""Playwright against Debian's Chromium (browser downloads are not possible here)."""
+"""Playwright against Debian's Chromium (browser downloads are not possible here).
+
+Loaded as a plugin by ``conftest.py``: the ``browser`` fixture is shared by the browser suites.
+"""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -29,3 +34,15 @@ def require_chromium() -> None:
 def artifact(name: str) -> str:
     ARTIFACTS.mkdir(exist_ok=True)
     return str(ARTIFACTS / name)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless; skipped where it is not installed."""
+    require_chromium()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
+        )
+        yield launched
+        await launched.close()

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, WebSocket, async_playwright
+from playwright.async_api import Browser, Page, WebSocket
 
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.devhost.loader import start_host
 from comfyui_auth.devhost.media import DEMO_IMAGE, DEMO_SIZE, png_bytes
-from comfyui_auth.tests.browser_support import CHROMIUM, LAUNCH_ARGS, artifact, require_chromium
+from comfyui_auth.tests.browser_support import artifact, require_chromium
 from comfyui_auth.tests.comfyui_harness import RunningComfyUI
 from comfyui_auth.tests.conftest import REPO_ROOT
 
@@ -89,16 +89,6 @@ async def served(
     else:
         for target in comfyui_target(request.getfixturevalue("real_comfyui")):
             yield target
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
-        )
-        yield launched
-        await launched.close()
 
 
 async def sign_in(page: Page, password: str = PASSWORD) -> None:

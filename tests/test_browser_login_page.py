@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
-from comfyui_auth.tests.browser_support import CHROMIUM, LAUNCH_ARGS, artifact, require_chromium
+from comfyui_auth.tests.browser_support import artifact, require_chromium
 from comfyui_auth.tests.minimal_host import build_minimal_host
 
 pytestmark = pytest.mark.browser
@@ -36,16 +36,6 @@ async def base(tmp_path: Path) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{server.port}"
     finally:
         await server.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
-        )
-        yield launched
-        await launched.close()
 
 
 async def test_a_person_signs_in_with_the_keyboard_alone(base: str, browser: Browser) -> None:
