@@ -33,9 +33,10 @@ _USER_SESSIONS = f"{KEY_PREFIX}:user-sessions:"
 class RedisSessionStore:
     """A ``SessionStore`` in Redis; redis-py's client is safe to share between threads.
 
-    Calls are synchronous, like SQLite's, and made from the event loop: one round trip each,
-    well under a millisecond to a Redis nearby; when Redis hangs, the timeouts of
-    ``redis_connection`` bound the stall to about two seconds before the request gets a 503.
+    Calls are synchronous, like SQLite's, and ``Authenticator`` makes them in a worker thread:
+    one round trip each, well under a millisecond to a Redis nearby; when Redis hangs, the
+    timeouts of ``redis_connection`` bound the wait to about two seconds before the request
+    gets a 503, and the event loop serves everyone else meanwhile.
     """
 
     def __init__(self, client: redis.Redis, *, clock: Callable[[], float] = time.time) -> None:
