@@ -7,11 +7,14 @@ and is tested without it. ``from_prompt_server`` is the only place that imports 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+PromptHandler = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class HostAdapter:
     user_manager: Any | None = None
     cors_origin: str | None = None
     """ComfyUI's ``--enable-cors-header`` value: cross-origin API clients are expected."""
+    add_on_prompt_handler: Callable[[PromptHandler], None] | None = None
+    """``PromptServer.add_on_prompt_handler``: sees each queued prompt's JSON first."""
 
     def queue_counts(self) -> tuple[int, int]:
         """``(pending, running)`` from the host's prompt queue."""
@@ -46,6 +51,7 @@ class HostAdapter:
             base_url=_listen_url(_cli_args()),
             user_manager=getattr(instance, "user_manager", None),
             cors_origin=getattr(_cli_args(), "enable_cors_header", None) or None,
+            add_on_prompt_handler=getattr(instance, "add_on_prompt_handler", None),
         )
 
 

@@ -47,6 +47,7 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
     from .credential_watcher import watcher_context
     from .health_route import warm_device_probe
     from .login_routes import add_auth_routes
+    from .queue_isolation import private_client_ids
     from .runtime import build_runtime
 
     warn_if_old_aiohttp()
@@ -57,6 +58,8 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
     app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(watcher_context(runtime))  # type: ignore[arg-type]
     app.on_startup.append(warm_device_probe)
+    if host.add_on_prompt_handler is not None:
+        host.add_on_prompt_handler(private_client_ids(runtime))
     if runtime.needs_setup:
         runtime.setup_token = SetupToken()
         announce_setup(runtime, host)

@@ -12,6 +12,9 @@ queued (``core.prompt_owners``); administrators keep ComfyUI's view of everythin
   removes the caller's own prompts only (ComfyUI's handler, which would wipe everyone's, is
   not called for it).
 - ``POST /interrupt``: only the caller's own running prompt may be interrupted.
+- A user's prompt queued without a ``client_id`` (a script) gets a private one through
+  ComfyUI's ``on_prompt`` hook: ComfyUI would otherwise send its progress and preview images
+  to every open socket, everyone's. Administrators keep ComfyUI's behaviour.
 
 Paths are matched on their canonical form (``route_policy.canonical_path``), so the ``/api``
 twins and every other spelling are covered. Anything the package cannot read (a body that is
@@ -21,7 +24,9 @@ not JSON, an answer that is not 200) goes to or comes from ComfyUI unchanged.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +84,25 @@ def _route_name(path: str) -> str:
     return route
 
 
+PROMPT_CALLER: ContextVar[str | None] = ContextVar("comfyui_auth_prompt_caller", default=None)
+"""The non-administrator whose ``POST /prompt`` ComfyUI is handling (same task, so visible
+to the ``on_prompt`` hook that ComfyUI calls from within its handler)."""
+
+
+def private_client_ids(runtime: AuthRuntime) -> Callable[[Any], Any]:
+    """An ``on_prompt`` hook: a user's prompt without ``client_id`` gets one only they own."""
+
+    def give_private_client_id(json_data: Any) -> Any:
+        user = PROMPT_CALLER.get()
+        if user is not None and isinstance(json_data, dict) and "client_id" not in json_data:
+            client_id = f"comfyui-auth-{secrets.token_hex(16)}"
+            runtime.client_ids.claim(client_id, user)
+            json_data["client_id"] = client_id
+        return json_data
+
+    return give_private_client_id
+
+
 async def _queue_prompt(call: Call) -> web.StreamResponse:
     body = await _json_object(call.request)
     if body is not None:
@@ -89,7 +113,11 @@ async def _queue_prompt(call: Call) -> web.StreamResponse:
         client_id = body.get("client_id")
         if isinstance(client_id, str) and not call.runtime.client_ids.claim(client_id, call.user):
             return responses.forbidden("this clientId belongs to another user")
-    response = await call.handler(call.request)
+    caller = PROMPT_CALLER.set(None if call.identity.is_admin else call.user)
+    try:
+        response = await call.handler(call.request)
+    finally:
+        PROMPT_CALLER.reset(caller)
     answer = _json_answer(response)
     if isinstance(answer, dict) and isinstance(answer.get("prompt_id"), str):
         call.runtime.prompt_owners.record(answer["prompt_id"], call.user)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import WSServerHandshakeError
 from aiohttp.test_utils import TestClient, TestServer
 
 from comfyui_auth.core.api_keys import digest_token, generate_token
@@ -176,3 +177,22 @@ async def test_every_spelling_of_the_queue_route_is_filtered(site: Site, path: s
         assert queue["queue_pending"] == []
     else:
         assert status == 404
+
+
+async def test_a_users_prompt_without_client_id_gets_a_private_one(site: Site) -> None:
+    """Otherwise ComfyUI sends its progress and previews to every open socket."""
+    mine = await site.queue_prompt("alice")
+    admins = await site.queue_prompt("admin")
+    _, pending = site.host.prompt_queue.get_current_queue_volatile()
+    client_ids = {item[1]: item[3].get("client_id") for item in pending}
+    private = client_ids[mine]
+    assert isinstance(private, str)
+    assert private.startswith("comfyui-auth-")
+    assert client_ids[admins] is None  # administrators keep ComfyUI's behaviour
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await site.client.ws_connect(
+            f"/ws?clientId={private}", headers={"X-API-Key": site.keys["bob"]}
+        )
+    assert refused.value.status == 403
+    alice = await site.call("alice", "POST", "/api/prompt", {"prompt": SAVE, "client_id": private})
+    assert alice[0] == 200  # the id is alice's own

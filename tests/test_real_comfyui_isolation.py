@@ -108,3 +108,25 @@ async def test_only_administrators_list_everyones_outputs(
     assert refused == (403, {"error": "this route is for administrators"})
     assert (await call(http, base, "alice", "GET", "/internal/files/input"))[0] == 200
     assert (await call(http, base, "admin", "GET", "/internal/files/output"))[0] == 200
+
+
+async def test_a_users_progress_never_reaches_another_users_socket(
+    real_comfyui: RunningComfyUI, http: aiohttp.ClientSession
+) -> None:
+    """A script's prompt without ``client_id`` would have ComfyUI broadcast its progress."""
+    base = real_comfyui.url
+    url = f"{base}/ws?clientId=bobs-tab&api_key={KEYS['bob']}"
+    async with http.ws_connect(url) as bobs_socket:
+        status, answer = await call(http, base, "alice", "POST", "/api/prompt", {"prompt": PROMPT})
+        assert status == 200
+        await finished(http, base, [answer["prompt_id"]])
+        seen: list[dict[str, Any]] = []
+        while True:
+            try:
+                message = await bobs_socket.receive_json(timeout=1)
+            except (TimeoutError, TypeError):  # quiet for a second, or a binary frame
+                break
+            seen.append(message)
+    about_alice = [m for m in seen if m.get("data", {}).get("prompt_id") == answer["prompt_id"]]
+    assert about_alice == []
+    assert any(m["type"] == "status" for m in seen)  # the socket did receive ComfyUI's own
