@@ -192,7 +192,9 @@ async def _change(
     if body is None:
         return await call.handler(call.request)
     to_delete = body.get("delete", [])
-    if isinstance(to_delete, list) and not all(call.owns(item) for item in to_delete):
+    if not isinstance(to_delete, list):  # ComfyUI would iterate a dict's keys, a string's letters
+        return responses.bad_request('"delete" must be a list of prompt ids')
+    if not all(call.owns(item) for item in to_delete):
         return responses.forbidden(NOT_YOURS)
     if not body.get("clear"):
         return await call.handler(call.request)

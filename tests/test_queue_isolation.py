@@ -196,3 +196,24 @@ async def test_a_users_prompt_without_client_id_gets_a_private_one(site: Site) -
     assert refused.value.status == 403
     alice = await site.call("alice", "POST", "/api/prompt", {"prompt": SAVE, "client_id": private})
     assert alice[0] == 200  # the id is alice's own
+
+
+@pytest.mark.parametrize("route", ["/api/queue", "/api/history"])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        pytest.param(lambda prompt_id: {prompt_id: True}, id="dict-of-ids"),
+        pytest.param(lambda prompt_id: prompt_id, id="bare-string"),
+        pytest.param(lambda prompt_id: {"ids": [prompt_id]}, id="nested-object"),
+    ],
+)
+async def test_a_delete_that_is_not_a_list_is_refused_before_comfyui_sees_it(
+    site: Site, route: str, shape: Any
+) -> None:
+    theirs = await site.queue_prompt("bob")
+    if route == "/api/history":
+        await execute_pending(site.host)
+    answer = await site.call("alice", "POST", route, {"delete": shape(theirs)})
+    assert answer == (400, {"error": '"delete" must be a list of prompt ids'})
+    listing = await (site.pending("bob") if route == "/api/queue" else site.history("bob"))
+    assert listing == [theirs]
