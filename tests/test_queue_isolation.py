@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from aiohttp import WSServerHandshakeError
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from comfyui_auth.core.api_keys import digest_token, generate_token
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
@@ -217,3 +219,37 @@ async def test_a_delete_that_is_not_a_list_is_refused_before_comfyui_sees_it(
     assert answer == (400, {"error": '"delete" must be a list of prompt ids'})
     listing = await (site.pending("bob") if route == "/api/queue" else site.history("bob"))
     assert listing == [theirs]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    route=st.sampled_from(["/api/queue", "/api/history", "/api/interrupt", "/queue"]),
+    body=st.dictionaries(
+        st.sampled_from(["delete", "clear", "prompt_id", "client_id"]), JSON, max_size=3
+    ),
+    aim_at_bob=st.booleans(),
+)
+async def test_no_body_lets_a_user_remove_or_interrupt_anothers_prompt(
+    site: Site, route: str, body: dict[str, Any], aim_at_bob: bool
+) -> None:
+    if not await site.pending("bob"):
+        await site.queue_prompt("bob")
+    (theirs,) = await site.pending("bob")
+    if aim_at_bob:  # put bob's id wherever the body has room for one
+        body = {k: [theirs] if k == "delete" else theirs for k in body} or {"delete": [theirs]}
+    status, _ = await site.call("alice", "POST", route, body)
+    assert status in (200, 400, 403)
+    assert await site.pending("bob") == [theirs]
