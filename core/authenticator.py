@@ -123,8 +123,11 @@ class Authenticator:
 
     async def end_session(self, session_id: str) -> SessionRecord | None:
         """End the session ``session_id`` names; its record if it was live (for the audit)."""
-        record = await asyncio.to_thread(self.sessions.find, session_id)
-        await asyncio.to_thread(self.sessions.end, hash_session_id(session_id))
+        return await asyncio.to_thread(self._end_session, session_id)
+
+    def _end_session(self, session_id: str) -> SessionRecord | None:
+        record = self.sessions.find(session_id)
+        self.sessions.end(hash_session_id(session_id))
         return record
 
     def _role_of(self, record: SessionRecord) -> Role:

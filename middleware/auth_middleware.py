@@ -26,6 +26,7 @@ from ..core.errors import MalformedCredentials, SharedStateUnavailable
 from ..core.identity import ENV_KEY_USER, Identity, Role, Via
 from ..core.throttle import address_key
 from . import responses
+from .client_ids import TAKEN as CLIENT_ID_TAKEN
 from .client_view import ClientView, client_view
 from .host_users import with_host_user
 from .public_paths import is_public
@@ -181,7 +182,7 @@ def _refusal(
     if _is_websocket(request):
         client_id = request.rel_url.query.get("clientId")
         if client_id and not runtime.client_ids.claim(client_id, identity.name):
-            return "this clientId belongs to another user"
+            return CLIENT_ID_TAKEN
     if not identity.uses_ambient_credentials:
         return None
     is_write = request.method not in SAFE_METHODS

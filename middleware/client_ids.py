@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import OrderedDict
 
 MAX_TRACKED = 50_000
+TAKEN = "this clientId belongs to another user"
+"""Why a request naming another user's ``clientId`` is refused (WebSocket or prompt)."""
 
 
 class ClientIdOwners:

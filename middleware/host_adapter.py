@@ -43,14 +43,15 @@ class HostAdapter:
         server = importlib.import_module("server")
         folder_paths = importlib.import_module("folder_paths")
         instance = server.PromptServer.instance
+        args = _cli_args()
         return cls(
             app=instance.app,
             web_root=Path(instance.web_root),
             user_dir=Path(folder_paths.get_user_directory()),
             prompt_queue=instance.prompt_queue,
-            base_url=_listen_url(_cli_args()),
+            base_url=_listen_url(args),
             user_manager=getattr(instance, "user_manager", None),
-            cors_origin=getattr(_cli_args(), "enable_cors_header", None) or None,
+            cors_origin=getattr(args, "enable_cors_header", None) or None,
             add_on_prompt_handler=getattr(instance, "add_on_prompt_handler", None),
         )
 

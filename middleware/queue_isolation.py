@@ -34,6 +34,7 @@ from aiohttp import web
 
 from ..core.identity import Identity
 from . import responses
+from .client_ids import TAKEN as CLIENT_ID_TAKEN
 from .route_policy import canonical_path
 from .runtime import AuthRuntime, Handler
 
@@ -112,7 +113,7 @@ async def _queue_prompt(call: Call) -> web.StreamResponse:
             return responses.forbidden(NOT_YOURS)
         client_id = body.get("client_id")
         if isinstance(client_id, str) and not call.runtime.client_ids.claim(client_id, call.user):
-            return responses.forbidden("this clientId belongs to another user")
+            return responses.forbidden(CLIENT_ID_TAKEN)
     caller = PROMPT_CALLER.set(None if call.identity.is_admin else call.user)
     try:
         response = await call.handler(call.request)
@@ -181,7 +182,7 @@ async def _change_queue(call: Call) -> web.StreamResponse:
 
 async def _change_history(call: Call) -> web.StreamResponse:
     queue = call.runtime.host.prompt_queue
-    return await _change(call, queue.delete_history_item, lambda c: _own_history_ids(queue, c))
+    return await _change(call, queue.delete_history_item, _own_history_ids)
 
 
 async def _change(
@@ -233,8 +234,9 @@ def _own_pending(call: Call) -> list[str]:
     return [item[1] for item in pending if _is_item(item) and call.owns(item[1])]
 
 
-def _own_history_ids(queue: Any, call: Call) -> list[str]:
-    return [prompt_id for prompt_id in queue.get_history() if call.owns(prompt_id)]
+def _own_history_ids(call: Call) -> list[str]:
+    history = call.runtime.host.prompt_queue.get_history()
+    return [prompt_id for prompt_id in history if call.owns(prompt_id)]
 
 
 def _delete_pending(queue: Any, prompt_id: str) -> None:
