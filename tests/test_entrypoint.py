@@ -44,9 +44,13 @@ def host_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePromptS
     return FakePromptServer(tmp_path)
 
 
+COMFYUI_MODULE_NAME = str(REPO_ROOT).replace(".", "_x_")
+"""``nodes.load_custom_node`` names the module after the folder's path, dots replaced."""
+
+
 def load_like_comfyui() -> types.ModuleType:
     """``nodes.load_custom_node``: the module is named after the folder's path."""
-    name = str(REPO_ROOT).replace(".", "_x_")
+    name = COMFYUI_MODULE_NAME
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "__init__.py")
     assert spec is not None
     assert spec.loader is not None
@@ -97,7 +101,8 @@ async def test_a_missing_dependency_closes_the_server(
     host_modules: FakePromptServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "argon2", None)  # makes "import argon2" fail
-    for name in [n for n in sys.modules if n.startswith(str(REPO_ROOT))]:
+    # The name as loaded, not the raw path: they differ when the path has a dot in it.
+    for name in [n for n in sys.modules if n.startswith(COMFYUI_MODULE_NAME)]:
         monkeypatch.delitem(sys.modules, name)
     load_like_comfyui()
     status, body = await get(host_modules.app, "/")
