@@ -1,23 +1,28 @@
 """Run a real ComfyUI with this repository as a custom node (the ``comfyui`` suite).
 
-ComfyUI is not on PyPI, so the suite needs a checkout and a Python that can run it::
+ComfyUI is not on PyPI. The suite runs against every ComfyUI tree it is given, each in the
+virtualenv that ``scripts/comfyui-venv`` makes for it (``.venv-comfyui-<version>``):
 
-    COMFYUI_DIR=/path/to/ComfyUI [COMFYUI_PYTHON=/path/to/python] pytest -m comfyui
+- by default the trees beside this checkout, ``../shared/comfyui-*`` (0.8.0 and 0.33.0);
+- or one checkout named by ``COMFYUI_DIR`` (with ``COMFYUI_PYTHON``, else its venv here).
 
-Without ``COMFYUI_DIR`` every test that uses ``real_comfyui`` is skipped with that line.
+A test that uses ``real_comfyui`` runs once per tree (ids ``comfyui-0.8.0`` ...). Without a
+tree or its venv the test is skipped with the command that prepares it, except under
+``CI=true``, where nothing real may be skipped: it fails instead.
 The fixture makes a throw-away base directory whose ``custom_nodes/comfyui-auth`` is a
 symlink to this repository, starts ``main.py --cpu --listen 127.0.0.1 --port <free>
---base-directory <tmp>`` with a controlled environment (the developer's own ``COMFYUI_*``
-variables are dropped; a test module chooses its own by overriding ``real_comfyui_env``),
-waits at most 120 s for ``/health`` to answer, and stops the process afterwards.
+--base-directory <tmp> --database-url sqlite:///<tmp>/comfyui.db`` with a controlled
+environment (the developer's own ``COMFYUI_*`` variables are dropped; a test module chooses
+its own by overriding ``real_comfyui_env``), waits at most 120 s for ``/health`` to answer,
+and stops the process afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,7 +34,58 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 120.0
-HOW_TO_RUN = "COMFYUI_DIR=/path/to/ComfyUI [COMFYUI_PYTHON=/path/to/python] pytest -m comfyui"
+HOW_TO_RUN = "bash scripts/test (it prepares .venv-comfyui-<version> for each tree)"
+SHARED_TREES = REPO_ROOT.parent / "shared"
+
+
+@dataclass(frozen=True)
+class ComfyUITree:
+    """One ComfyUI checkout and the Python that runs it."""
+
+    directory: Path
+    python: Path
+
+    @property
+    def version(self) -> str:
+        return tree_version(self.directory)
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in re.findall(r"\d+", self.version)[:3])
+
+
+def tree_version(directory: Path) -> str:
+    """The version a ComfyUI tree declares in ``comfyui_version.py``."""
+    try:
+        text = (directory / "comfyui_version.py").read_text(encoding="utf-8")
+    except OSError:
+        return "unknown"
+    match = re.search(r'__version__ = "([^"]+)"', text)
+    return match.group(1) if match else "unknown"
+
+
+def tree_python(directory: Path) -> Path:
+    """``COMFYUI_PYTHON``, else the venv ``scripts/comfyui-venv`` made for this tree."""
+    explicit = os.environ.get("COMFYUI_PYTHON")
+    if explicit and os.environ.get("COMFYUI_DIR"):
+        return Path(explicit)
+    return REPO_ROOT / f".venv-comfyui-{tree_version(directory)}" / "bin" / "python"
+
+
+def comfyui_trees() -> list[Path]:
+    """``COMFYUI_DIR``, else every ``../shared/comfyui-*`` tree, oldest version first."""
+    explicit = os.environ.get("COMFYUI_DIR")
+    if explicit:
+        return [Path(explicit)]
+    found = [p for p in SHARED_TREES.glob("comfyui-*") if (p / "main.py").is_file()]
+    return sorted(found, key=lambda p: [int(n) for n in re.findall(r"\d+", p.name)])
+
+
+def missing(reason: str) -> None:
+    """Skip a real-ComfyUI test on a developer's machine; fail it in CI (nothing skipped)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must run every real-ComfyUI test)")
+    pytest.skip(f"{reason}: {HOW_TO_RUN}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +95,7 @@ class RunningComfyUI:
     url: str
     log_path: Path
     base_dir: Path
+    tree: ComfyUITree
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -86,17 +143,14 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_comfyui(
-    comfyui_dir: Path, base_dir: Path, env: Mapping[str, str], extra_args: Sequence[str] = ()
+    tree: ComfyUITree, base_dir: Path, env: Mapping[str, str], extra_args: Sequence[str] = ()
 ) -> Iterator[RunningComfyUI]:
     """Start ComfyUI with this repository in ``base_dir/custom_nodes``; stop it afterwards."""
-    if not (comfyui_dir / "main.py").is_file():
-        pytest.fail(f"COMFYUI_DIR={comfyui_dir} has no main.py; {HOW_TO_RUN}")
     (base_dir / "custom_nodes").mkdir(parents=True, exist_ok=True)
     (base_dir / "custom_nodes" / "comfyui-auth").symlink_to(REPO_ROOT, target_is_directory=True)
     port = free_port()
-    python = os.environ.get("COMFYUI_PYTHON") or sys.executable
     command = [
-        python,
+        str(tree.python),
         "main.py",
         "--cpu",
         "--listen",
@@ -105,13 +159,15 @@ def start_comfyui(
         str(port),
         "--base-directory",
         str(base_dir),
+        "--database-url",
+        f"sqlite:///{base_dir}/comfyui.db",
         *extra_args,
     ]
     log_path = base_dir / "comfyui.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own command line, no shell
             command,
-            cwd=comfyui_dir,
+            cwd=tree.directory,
             env=child_environment(env),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -120,7 +176,7 @@ def start_comfyui(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(url + "/health", process, log_path)
-        yield RunningComfyUI(url=url, log_path=log_path, base_dir=base_dir)
+        yield RunningComfyUI(url=url, log_path=log_path, base_dir=base_dir, tree=tree)
     finally:
         stop(process)
 
@@ -137,15 +193,29 @@ def real_comfyui_args() -> list[str]:
     return []
 
 
+@pytest.fixture(
+    scope="module",
+    params=comfyui_trees() or [SHARED_TREES / "comfyui-not-found"],
+    ids=lambda p: p.name,
+)
+def comfyui_tree(request: pytest.FixtureRequest) -> ComfyUITree:
+    """Each ComfyUI tree in turn (module scope: one start per tree and test module)."""
+    directory: Path = request.param
+    if not (directory / "main.py").is_file():
+        missing(f"{directory} has no main.py")
+    python = tree_python(directory)
+    if not python.is_file():
+        missing(f"no Python for {directory} ({python})")
+    return ComfyUITree(directory, python)
+
+
 @pytest.fixture(scope="module")
 def real_comfyui(
+    comfyui_tree: ComfyUITree,
     real_comfyui_env: dict[str, str],
     real_comfyui_args: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningComfyUI]:
-    """One real ComfyUI per test module, running this package; skipped without COMFYUI_DIR."""
-    comfyui_dir = os.environ.get("COMFYUI_DIR")
-    if not comfyui_dir:
-        pytest.skip(f"needs a ComfyUI checkout: {HOW_TO_RUN}")
+    """One real ComfyUI per test module and tree, running this package."""
     base_dir = tmp_path_factory.mktemp("comfyui-base")
-    yield from start_comfyui(Path(comfyui_dir), base_dir, real_comfyui_env, real_comfyui_args)
+    yield from start_comfyui(comfyui_tree, base_dir, real_comfyui_env, real_comfyui_args)

@@ -21,6 +21,7 @@ from playwright.async_api import Browser, Page, WebSocket
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.devhost.loader import start_host
 from comfyui_auth.devhost.media import DEMO_IMAGE, DEMO_SIZE, png_bytes
+from comfyui_auth.middleware.host_users import host_user_id
 from comfyui_auth.tests.browser_support import artifact, require_chromium
 from comfyui_auth.tests.comfyui_harness import RunningComfyUI
 from comfyui_auth.tests.conftest import REPO_ROOT
@@ -37,6 +38,8 @@ class Target:
     name: str
     base: str
     user_dir: Path
+    image_subfolder: str = ""
+    """Where the demo image lies under ``output/``: a real ComfyUI keeps it in hana's folder."""
 
     @property
     def sessions_db(self) -> Path:
@@ -69,26 +72,33 @@ async def double_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asyn
 
 
 def comfyui_target(comfyui: RunningComfyUI) -> Iterator[Target]:
-    output = comfyui.base_dir / "output"
-    output.mkdir(exist_ok=True)
+    output = comfyui.base_dir / "output" / host_user_id("hana")  # hana's own outputs
+    output.mkdir(parents=True, exist_ok=True)
     (output / DEMO_IMAGE).write_bytes(png_bytes())
-    target = Target("comfyui", comfyui.url, comfyui.base_dir / "user")
+    target = Target(
+        "comfyui-" + comfyui.tree.version,
+        comfyui.url,
+        comfyui.base_dir / "user",
+        image_subfolder=host_user_id("hana"),
+    )
     yield target
     with sqlite3.connect(target.sessions_db) as db:  # the next test starts signed out
         db.execute("DELETE FROM sessions")
 
 
-@pytest.fixture(params=["double", "comfyui"])
-async def served(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Target]:
+@pytest.fixture
+async def double(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Target]:
+    """The host double serving the real frontend (the demo)."""
     require_chromium()
-    if request.param == "double":
-        async for target in double_target(tmp_path, monkeypatch):
-            yield target
-    else:
-        for target in comfyui_target(request.getfixturevalue("real_comfyui")):
-            yield target
+    async for target in double_target(tmp_path, monkeypatch):
+        yield target
+
+
+@pytest.fixture
+def comfyui(real_comfyui: RunningComfyUI) -> Iterator[Target]:
+    """A real ComfyUI (each tree in ``../shared``) serving its own frontend."""
+    require_chromium()
+    yield from comfyui_target(real_comfyui)
 
 
 async def sign_in(page: Page, password: str = PASSWORD) -> None:
@@ -121,9 +131,21 @@ def frame_type(frame: str | bytes) -> str:
     return str(message.get("type")) if isinstance(message, dict) else "other"
 
 
-async def test_a_person_signs_in_uses_comfyui_and_signs_out(
-    served: Target, browser: Browser
+async def test_a_person_signs_in_uses_the_demo_and_signs_out(
+    double: Target, browser: Browser
 ) -> None:
+    await sign_in_use_and_sign_out(double, browser)
+
+
+@pytest.mark.comfyui
+async def test_a_person_signs_in_uses_comfyui_and_signs_out(
+    comfyui: Target, browser: Browser
+) -> None:
+    await sign_in_use_and_sign_out(comfyui, browser)
+
+
+async def sign_in_use_and_sign_out(served: Target, browser: Browser) -> None:
+    """Login page, wrong password, sign in, frontend with socket and image, sign out."""
     base = served.base
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
     statuses: list[tuple[int, str]] = []
@@ -156,13 +178,14 @@ async def test_a_person_signs_in_uses_comfyui_and_signs_out(
     )
 
     width = await page.evaluate(
-        """async (name) => {
+        """async ([name, subfolder]) => {
             const image = new Image();
-            image.src = '/api/view?type=output&filename=' + encodeURIComponent(name);
+            image.src = '/api/view?type=output&filename=' + encodeURIComponent(name)
+                + '&subfolder=' + encodeURIComponent(subfolder);
             await image.decode();
             return image.naturalWidth;
         }""",
-        DEMO_IMAGE,
+        [DEMO_IMAGE, served.image_subfolder],
     )
     assert width == DEMO_SIZE
 
@@ -177,9 +200,20 @@ async def test_a_person_signs_in_uses_comfyui_and_signs_out(
     assert replay.status == 401
 
 
-async def test_an_expired_session_leads_to_the_login_page_with_a_return_path(
-    served: Target, browser: Browser
+async def test_an_expired_demo_session_leads_to_the_login_page_with_a_return_path(
+    double: Target, browser: Browser
 ) -> None:
+    await expired_session_returns_to_login(double, browser)
+
+
+@pytest.mark.comfyui
+async def test_an_expired_session_leads_to_the_login_page_with_a_return_path(
+    comfyui: Target, browser: Browser
+) -> None:
+    await expired_session_returns_to_login(comfyui, browser)
+
+
+async def expired_session_returns_to_login(served: Target, browser: Browser) -> None:
     page = await browser.new_page()
     await page.goto(served.base + "/auth/login")
     await sign_in(page)
