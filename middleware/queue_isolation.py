@@ -85,16 +85,17 @@ def _route_name(path: str) -> str:
     return route
 
 
-PROMPT_CALLER: ContextVar[str | None] = ContextVar("comfyui_auth_prompt_caller", default=None)
-"""The non-administrator whose ``POST /prompt`` ComfyUI is handling (same task, so visible
-to the ``on_prompt`` hook that ComfyUI calls from within its handler)."""
+PROMPT_CALLER: ContextVar[Identity | None] = ContextVar("comfyui_auth_prompt_caller", default=None)
+"""Who sent the ``POST /prompt`` that ComfyUI is handling (administrators too). Set in the
+request's task, so the ``on_prompt`` hooks that ComfyUI calls from its handler see it."""
 
 
 def private_client_ids(runtime: AuthRuntime) -> Callable[[Any], Any]:
     """An ``on_prompt`` hook: a user's prompt without ``client_id`` gets one only they own."""
 
     def give_private_client_id(json_data: Any) -> Any:
-        user = PROMPT_CALLER.get()
+        caller = PROMPT_CALLER.get()
+        user = None if caller is None or caller.is_admin else caller.name
         if user is not None and isinstance(json_data, dict) and "client_id" not in json_data:
             client_id = f"comfyui-auth-{secrets.token_hex(16)}"
             runtime.client_ids.claim(client_id, user)
@@ -114,7 +115,7 @@ async def _queue_prompt(call: Call) -> web.StreamResponse:
         client_id = body.get("client_id")
         if isinstance(client_id, str) and not call.runtime.client_ids.claim(client_id, call.user):
             return responses.forbidden(CLIENT_ID_TAKEN)
-    caller = PROMPT_CALLER.set(None if call.identity.is_admin else call.user)
+    caller = PROMPT_CALLER.set(call.identity)
     try:
         response = await call.handler(call.request)
     finally:
