@@ -49,3 +49,15 @@ class MalformedCredentials(AuthError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class BadBody(AuthError):
+    """A request body the server will not use: 413 when ``too_large``, else 400.
+
+    The message is the package's own fixed wording, never a fragment of the body.
+    """
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        self.message = message
+        self.too_large = too_large
+        super().__init__(message)

@@ -22,20 +22,23 @@ from collections.abc import Awaitable, Callable
 from aiohttp import hdrs, web
 
 from ..core.auth_file import lookup_key
-from ..core.errors import MalformedCredentials, SharedStateUnavailable
+from ..core.errors import BadBody, MalformedCredentials, SharedStateUnavailable
 from ..core.identity import ENV_KEY_USER, Identity, Role, Via
 from ..core.throttle import address_key
 from . import responses
 from .client_ids import TAKEN as CLIENT_ID_TAKEN
 from .client_view import ClientView, client_view
-from .host_users import with_host_user
+from .host_routes import request_key
+from .isolated_call import Call, RuleTable
 from .public_paths import is_public
-from .queue_isolation import call_with_isolation
+from .queue_isolation import USER_RULES as PROMPT_RULES
+from .queue_isolation import queue_prompt
 from .request_credentials import CSRF_HEADER, SESSION_COOKIE, has_query_key, presented_key
 from .return_path import safe_return_path
 from .route_policy import may_reach
 from .runtime import IDENTITY, AuthRuntime, Handler
 from .same_origin import is_same_origin
+from .user_files import FILE_RULES, REQUEST_CALLER, own_users
 
 logger = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -87,9 +90,31 @@ async def _guard(
         return responses.forbidden(refusal)
     if runtime.index.applies_to(request):
         return runtime.index.response()
-    request = with_host_user(request, runtime.host_users.ensure(identity.name))
     request[IDENTITY] = identity
-    return await call_with_isolation(runtime, request, identity, handler)
+    caller = REQUEST_CALLER.set(identity)
+    try:
+        return await _call_host(runtime, request, identity, handler)
+    except BadBody as error:
+        return responses.bad_body(error)
+    finally:
+        REQUEST_CALLER.reset(caller)
+
+
+EVERYONE_RULES: RuleTable = {("POST", "/prompt"): queue_prompt, ("GET", "/users"): own_users}
+USER_RULES: RuleTable = {**PROMPT_RULES, **FILE_RULES}
+
+
+async def _call_host(
+    runtime: AuthRuntime, request: web.Request, identity: Identity, handler: Handler
+) -> web.StreamResponse:
+    """The host's handler, through the rule that cuts its route to what the caller owns."""
+    key = request_key(request)
+    rule = EVERYONE_RULES.get(key)
+    if rule is None and not identity.is_admin:
+        rule = USER_RULES.get(key)
+    if rule is None:
+        return await handler(request)
+    return await rule(Call(runtime, request, identity, handler))
 
 
 def _is_cors_preflight(request: web.Request) -> bool:
@@ -177,7 +202,9 @@ def _refusal(
     runtime: AuthRuntime, request: web.Request, view: ClientView, identity: Identity
 ) -> str | None:
     """Why an authenticated caller may not go on, or None."""
-    if not may_reach(identity, request.path):
+    if not may_reach(identity, request.path) or (
+        not identity.is_admin and runtime.routes.is_admin_only(request)
+    ):
         return "this route is for administrators"
     if _is_websocket(request):
         client_id = request.rel_url.query.get("clientId")

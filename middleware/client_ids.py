@@ -22,6 +22,9 @@ class ClientIdOwners:
         self._owners: OrderedDict[str, str] = OrderedDict()
         self._capacity = capacity
 
+    def owner(self, client_id: str) -> str | None:
+        return self._owners.get(client_id)
+
     def claim(self, client_id: str, user: str) -> bool:
         """True if ``user`` may use ``client_id`` (it is new, or already theirs)."""
         owner = self._owners.get(client_id)

@@ -31,6 +31,13 @@ class HostAdapter:
     """ComfyUI's ``--enable-cors-header`` value: cross-origin API clients are expected."""
     add_on_prompt_handler: Callable[[PromptHandler], None] | None = None
     """``PromptServer.add_on_prompt_handler``: sees each queued prompt's JSON first."""
+    prompt_server: Any | None = None
+    """``PromptServer.instance``: its ``send_sync`` (events) and ``last_prompt_id``."""
+    folder_paths: Any | None = None
+    """ComfyUI's ``folder_paths`` module: input, output, temp and user directories."""
+    core_dir: Path | None = None
+    """ComfyUI's own source folder: a handler defined under it (outside ``custom_nodes``)
+    is a core route, closed to users unless the package knows it."""
 
     def queue_counts(self) -> tuple[int, int]:
         """``(pending, running)`` from the host's prompt queue."""
@@ -53,7 +60,16 @@ class HostAdapter:
             user_manager=getattr(instance, "user_manager", None),
             cors_origin=getattr(args, "enable_cors_header", None) or None,
             add_on_prompt_handler=getattr(instance, "add_on_prompt_handler", None),
+            prompt_server=instance,
+            folder_paths=folder_paths,
+            core_dir=_core_dir(server),
         )
+
+
+def _core_dir(server: Any) -> Path | None:
+    """The folder of ComfyUI's ``server.py`` (None for a host double without a file)."""
+    source = getattr(server, "__file__", None)
+    return Path(source).resolve().parent if source else None
 
 
 def _cli_args() -> Any | None:

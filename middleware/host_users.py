@@ -1,9 +1,12 @@
-"""Tie ComfyUI's own notion of a user to the authenticated caller.
+"""Tie ComfyUI's own notion of a user to the authenticated caller, in every mode.
 
-With ``--multi-user`` ComfyUI takes the user from the ``Comfy-User`` header, which any client
-can set. The middleware therefore replaces that header with the authenticated user's id, so
-nobody reads or writes another person's workflows and settings by naming them. The id is
-registered in ComfyUI's ``users.json`` the first time it is seen.
+ComfyUI keeps workflows, settings and user data per user only with ``--multi-user``, and then
+takes the user from the ``Comfy-User`` header, which any client can set; without it everyone
+is ``default``. The package replaces the user manager's ``get_request_user_id`` with one that
+answers the signed-in caller's id, whatever the mode and whatever the header says: every
+``/userdata``, ``/v2/userdata``, ``/settings`` and ``/users`` handler then serves the
+caller's own folder ``user/<id>``. The id is registered in ComfyUI's ``users.json`` the
+first time it is seen, so ``--multi-user`` shows the right name.
 """
 
 from __future__ import annotations
@@ -12,25 +15,26 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 logger = logging.getLogger(__name__)
-USER_HEADER = "comfy-user"
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]+")
 _SAFE = re.compile(r"[a-zA-Z0-9_-]+")
 _MAX_KEPT = 64
+USER_FOLDER_PREFIXES = ("auth_", "auth-")
 
 
 def host_user_id(name: str) -> str:
     """A stable id ComfyUI accepts as a directory name (never one of its ``__`` ones).
 
-    Two users never share an id (and so never share workflows and settings). A name of at
-    most 64 letters, digits, ``_`` and ``-`` is kept as it is (``auth_alice``); any other
-    name (``j.smith@example.org``, ``田中``, a long SSO name) gets a readable stem and a digest
-    of the whole name, under ``auth-`` so it can never equal a kept name's ``auth_`` id.
+    Two users never share an id (and so never share workflows, settings or files). A name
+    of at most 64 letters, digits, ``_`` and ``-`` is kept as it is (``auth_alice``); any
+    other name (``j.smith@example.org``, ``田中``, a long SSO name) gets a readable stem and a
+    digest of the whole name, under ``auth-`` so it can never equal a kept name's ``auth_``
+    id.
     """
     if len(name) <= _MAX_KEPT and _SAFE.fullmatch(name):
         return "auth_" + name
@@ -39,12 +43,34 @@ def host_user_id(name: str) -> str:
     return f"auth-{stem}-{digest}" if stem else f"auth-{digest}"
 
 
+def is_user_folder(name: str) -> bool:
+    """True for a folder name that ``host_user_id`` may give some user."""
+    return name.startswith(USER_FOLDER_PREFIXES)
+
+
 class HostUsers:
-    """Registers authenticated users with ComfyUI's ``UserManager`` (if the host has one)."""
+    """Binds ComfyUI's ``UserManager`` (if the host has one) to the signed-in caller."""
 
     def __init__(self, user_manager: Any | None) -> None:
         self._manager = user_manager
         self._known: set[str] = set()
+
+    def bind(self, caller_name: Callable[[web.Request], str | None]) -> None:
+        """Make the user manager answer ``caller_name(request)``'s id for every request.
+
+        A request without a signed-in caller gets ComfyUI's own refusal (``KeyError``,
+        "Unknown user"), so nothing is ever served from a guessed folder.
+        """
+        if self._manager is None or not hasattr(self._manager, "get_request_user_id"):
+            return
+
+        def get_request_user_id(request: web.Request) -> str:
+            name = caller_name(request)
+            if name is None:
+                raise KeyError("Unknown user")
+            return self.ensure(name)
+
+        self._manager.get_request_user_id = get_request_user_id
 
     def ensure(self, name: str) -> str:
         user_id = host_user_id(name)
@@ -68,9 +94,8 @@ class HostUsers:
             logger.warning("could not record the user in ComfyUI's users.json: %s", error)
 
 
-def with_host_user(request: web.Request, user_id: str) -> web.Request:
-    """A copy of ``request`` whose ``Comfy-User`` header names the authenticated user."""
-    headers = CIMultiDict(request.headers)
-    headers.popall(USER_HEADER, None)
-    headers[USER_HEADER] = user_id
-    return request.clone(headers=headers)
+def only_the_caller(answer: Any, user_id: str, name: str) -> Any:
+    """``GET /users`` in multi-user mode lists the caller alone (never the other accounts)."""
+    if isinstance(answer, dict) and isinstance(answer.get("users"), dict):
+        return {**answer, "users": {user_id: name}}
+    return answer

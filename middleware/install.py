@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from ..core.settings import Settings, settings_from_process
 from .host_adapter import HostAdapter
+from .host_routes import route_key
 
 if TYPE_CHECKING:
     from .runtime import AuthRuntime
@@ -46,9 +48,11 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
     from .auth_middleware import make_auth_middleware
     from .credential_watcher import watcher_context
     from .health_route import warm_device_probe
+    from .host_events import install_event_routing
     from .login_routes import add_auth_routes
-    from .queue_isolation import private_client_ids
-    from .runtime import build_runtime
+    from .queue_isolation import own_prompts
+    from .runtime import IDENTITY, build_runtime
+    from .user_files import install_save_path_hook
 
     warn_if_old_aiohttp()
     runtime = build_runtime(settings, host)
@@ -58,8 +62,12 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
     app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(watcher_context(runtime))  # type: ignore[arg-type]
     app.on_startup.append(warm_device_probe)
+    app.on_startup.append(classify_routes(runtime))
     if host.add_on_prompt_handler is not None:
-        host.add_on_prompt_handler(private_client_ids(runtime))
+        host.add_on_prompt_handler(own_prompts(runtime))
+    runtime.host_users.bind(lambda request: request[IDENTITY].name if IDENTITY in request else None)
+    install_save_path_hook(runtime)
+    install_event_routing(runtime)
     if runtime.needs_setup:
         runtime.setup_token = SetupToken()
         announce_setup(runtime, host)
@@ -71,6 +79,15 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
             " and an administrator API key" if store.admin_key is not None else "",
         )
     return runtime
+
+
+def classify_routes(runtime: AuthRuntime) -> Callable[[web.Application], Awaitable[None]]:
+    """An ``on_startup`` signal: by then ComfyUI has added every route (``host_routes``)."""
+
+    async def classify(app: web.Application) -> None:
+        runtime.routes.classify(app)
+
+    return classify
 
 
 def announce_setup(runtime: AuthRuntime, host: HostAdapter) -> None:
@@ -88,10 +105,29 @@ def announce_setup(runtime: AuthRuntime, host: HostAdapter) -> None:
     )
 
 
+SANDBOX = "sandbox"
+"""CSP for every answer that is not the frontend itself: a file a user put on the server
+(an SVG with a script, an HTML "user data" file) opened as a page runs in an opaque origin
+with no script, so it can never act on the ComfyUI origin (read the CSRF cookie, call
+ComfyUI-Manager). Images, video and audio embedded by the frontend are unaffected: a
+document's policy does not apply to the media it embeds."""
+
+
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Headers every answer gets: keep ``?api_key=`` out of Referer, no MIME sniffing."""
+    """Headers every answer gets: keep ``?api_key=`` out of Referer, no MIME sniffing, and
+    no active content outside the frontend's own pages (``SANDBOX``)."""
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if not serves_the_frontend(request):
+        response.headers.setdefault("Content-Security-Policy", SANDBOX)
+
+
+def serves_the_frontend(request: web.Request) -> bool:
+    """The frontend's ``index.html`` and static files (web root, extensions, docs)."""
+    route = request.match_info.route
+    if isinstance(route.resource, web.StaticResource):
+        return True
+    return request.method in ("GET", "HEAD") and route_key(route) == ("GET", "/")
 
 
 def warn_if_old_aiohttp() -> None:

@@ -14,20 +14,13 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from ..core.errors import BadBody
+
 MAX_BODY_BYTES = 16 * 1024
 MAX_FIELD_LENGTH = 4096
 JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
 _TRUE_WORDS = frozenset({"1", "true", "on", "yes"})
-
-
-class BadBody(Exception):
-    """A body the server will not use; ``too_large`` maps to 413, anything else to 400."""
-
-    def __init__(self, message: str, *, too_large: bool = False) -> None:
-        self.message = message
-        self.too_large = too_large
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

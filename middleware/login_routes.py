@@ -12,12 +12,13 @@ from pathlib import Path
 from aiohttp import web
 
 from ..core.auth_file import lookup_key
+from ..core.errors import BadBody
 from ..core.identity import Identity, Via
 from ..core.throttle import address_key, user_key
 from . import responses
 from .client_view import ClientView, client_view
 from .health_route import health_handler
-from .login_body import BadBody, SubmittedFields, is_form_post, read_fields
+from .login_body import SubmittedFields, is_form_post, read_fields
 from .login_page import render_login_page
 from .password_upgrade import upgrade_legacy_password
 from .public_paths import (
@@ -87,8 +88,7 @@ class LoginRoutes:
         try:
             fields = await read_fields(request)
         except BadBody as error:
-            status = 413 if error.too_large else 400
-            return responses.json_answer(status, {"error": error.message})
+            return responses.bad_body(error)
         username, api_key = fields.text("username"), fields.text("api_key")
         if bool(api_key) == bool(username):
             return self._refuse(fields, 400, "Send a user name and password, or an API key.")

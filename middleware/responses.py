@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ..core.errors import ConfigError
+from ..core.errors import BadBody, ConfigError
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 BEARER_CHALLENGE = 'Bearer realm="ComfyUI"'
@@ -60,6 +60,11 @@ def bad_request(message: str) -> web.Response:
     return json_answer(400, {"error": message})
 
 
+def bad_body(error: BadBody) -> web.Response:
+    """A body the package will not read: 413 when it is too large, else 400."""
+    return json_answer(413 if error.too_large else 400, {"error": error.message})
+
+
 def forbidden(message: str) -> web.Response:
     return json_answer(403, {"error": message})
 
@@ -93,6 +98,13 @@ def shared_state_unavailable() -> web.Response:
         503,
         {"error": "the shared session store does not answer; try again shortly"},
         **{"Retry-After": "5"},
+    )
+
+
+def cannot_isolate() -> web.Response:
+    """503 where the package cannot keep a request inside the caller's own files."""
+    return json_answer(
+        503, {"error": "this request cannot be kept private on this server; tell its administrator"}
     )
 
 

@@ -14,13 +14,13 @@ from aiohttp import web
 
 from ..core.auth_file import MAX_USER_NAME_LENGTH
 from ..core.auth_file_editor import add_user, read_entries, write_entries
-from ..core.errors import ConfigError
+from ..core.errors import BadBody, ConfigError
 from ..core.identity import Identity, Role, Via
 from ..core.password_policy import MIN_PASSWORD_LENGTH
 from ..core.passwords import MAX_PASSWORD_LENGTH
 from . import responses
 from .client_view import client_view
-from .login_body import BadBody, read_fields
+from .login_body import read_fields
 from .login_page import render_setup_page
 from .public_paths import LOGIN_PATH, SETUP_PATH
 from .runtime import AuthRuntime
@@ -62,7 +62,7 @@ class SetupRoutes:
         try:
             fields = await read_fields(request)
         except BadBody as error:
-            return responses.json_answer(413 if error.too_large else 400, {"error": error.message})
+            return responses.bad_body(error)
         token = fields.text("token")
         if not self._token_ok(token):
             return responses.forbidden(INVALID_LINK)

@@ -32,6 +32,15 @@ class FakeQueue:
         return list(self.running), list(self.pending)
 
 
+class HeaderUserManager:
+    """ComfyUI's ``UserManager`` rule in ``--multi-user`` mode: the user is the header's."""
+
+    users: dict[str, str] = {}
+
+    def get_request_user_id(self, request: web.Request) -> str:
+        return request.headers.get("comfy-user", "default")
+
+
 @dataclass
 class MinimalHost:
     app: web.Application
@@ -50,7 +59,13 @@ def build_minimal_host(tmp_path: Path, env: dict[str, str]) -> MinimalHost:
     user_dir = tmp_path / "user"
     user_dir.mkdir(exist_ok=True)
     app = web.Application()
-    adapter = HostAdapter(app=app, web_root=web_root, user_dir=user_dir, prompt_queue=FakeQueue())
+    adapter = HostAdapter(
+        app=app,
+        web_root=web_root,
+        user_dir=user_dir,
+        prompt_queue=FakeQueue(),
+        user_manager=HeaderUserManager(),
+    )
     settings: Settings = load_settings({"COMFYUI_AUTH_TEST_CHEAP_HASHING": "1", **env}, user_dir)
     runtime = install(adapter, settings)
     host = MinimalHost(app, adapter, runtime)
@@ -96,7 +111,8 @@ def _add_host_routes(host: MinimalHost, web_root: Path) -> None:
     @routes.get("/userdata/{file}")
     async def userdata(request: web.Request) -> web.StreamResponse:
         record("userdata")
-        return web.json_response({"comfy_user": request.headers.getall("comfy-user", [])})
+        manager = host.adapter.user_manager
+        return web.json_response({"comfy_user": [manager.get_request_user_id(request)]})
 
     @routes.get("/manager/queue/install")
     async def manager(request: web.Request) -> web.StreamResponse:

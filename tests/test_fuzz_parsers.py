@@ -31,16 +31,11 @@ from comfyui_auth.core.api_keys import digest_token, generate_token, key_id_of
 from comfyui_auth.core.audit import redact_route
 from comfyui_auth.core.auth_file import UserRecord, parse_auth_file
 from comfyui_auth.core.cookie_signing import CookieSigner
-from comfyui_auth.core.errors import ConfigError, MalformedCredentials
+from comfyui_auth.core.errors import BadBody, ConfigError, MalformedCredentials
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.core.settings import IPNetwork
 from comfyui_auth.middleware.client_view import client_view
-from comfyui_auth.middleware.login_body import (
-    MAX_BODY_BYTES,
-    MAX_FIELD_LENGTH,
-    BadBody,
-    read_fields,
-)
+from comfyui_auth.middleware.login_body import MAX_BODY_BYTES, MAX_FIELD_LENGTH, read_fields
 from comfyui_auth.middleware.public_paths import PUBLIC_PATHS, is_public
 from comfyui_auth.middleware.request_credentials import (
     MAX_KEY_LENGTH,

@@ -3,8 +3,11 @@
 //    the comfyui_auth_csrf cookie at request time. Cross-origin requests never get it.
 // 2. A 401 from this server (outside /auth/) sends the person to the login page once, with
 //    the current location as the return path.
-// Nothing is ever written to localStorage or sessionStorage: the session lives in an
-// HttpOnly cookie the page cannot read.
+// 3. ComfyUI started with --multi-user asks GET /api/users which user this browser is; the
+//    server lists the signed-in user alone, and that id is stored where the frontend looks
+//    for its user (Comfy.userId), so it opens straight into that user's workspace, never
+//    a user-selection screen. No credential is ever written to localStorage or
+//    sessionStorage: the session lives in an HttpOnly cookie the page cannot read.
 (function () {
   "use strict";
   if (window.__comfyuiAuthInterceptor) return;
@@ -54,9 +57,32 @@
     }
     return originalFetch.call(this, input, init).then(function (response) {
       if (response.status === 401) toLogin(url);
+      if (response.ok && isUserList(method, url)) return rememberSignedInUser(response);
       return response;
     });
   };
+
+  function isUserList(method, url) {
+    if (String(method || "GET").toUpperCase() !== "GET" || !sameOrigin(url)) return false;
+    return /^\/(api\/)?users$/.test(new URL(url, location.href).pathname);
+  }
+
+  function rememberSignedInUser(response) {
+    return response
+      .clone()
+      .json()
+      .then(function (answer) {
+        var ids = answer && answer.users ? Object.keys(answer.users) : [];
+        if (ids.length === 1) {
+          localStorage.setItem("Comfy.userId", ids[0]);
+          localStorage.setItem("Comfy.userName", String(answer.users[ids[0]]));
+        }
+        return response;
+      })
+      .catch(function () {
+        return response;
+      });
+  }
 
   var open = XMLHttpRequest.prototype.open;
   var send = XMLHttpRequest.prototype.send;

@@ -1,0 +1,215 @@
+"""Every route of the host, classified once at start-up: who may reach it, and how.
+
+ComfyUI's own routes are listed below by method and path template (the ``/api`` twin prefix
+dropped; ``HEAD`` is ``GET``, as aiohttp registers it):
+
+- ``USER``: any signed-in caller; per-user storage comes from ComfyUI's user manager, which
+  the package binds to the caller (``host_users``);
+- ``OWNED``: any signed-in caller, but the answer or the change is cut to what the caller
+  owns (``queue_isolation`` for prompts, ``user_files`` for files);
+- ``ADMIN``: administrators only.
+
+A core route that is not listed (one a newer ComfyUI adds) is ``ADMIN`` until the package
+learns it, so a release cannot silently open a cross-user door; the start-up log names each
+one. "Core" means the handler is defined in ComfyUI's own source folder, outside
+``custom_nodes``. Routes of other custom nodes stay reachable by users (ComfyUI-Manager's
+are for administrators by prefix, see ``route_policy``).
+
+The router has already matched the request when the middleware runs, so the decision is a
+dictionary lookup on the matched route object: no path is parsed or normalised again, and
+every spelling the router accepts lands on the same decision.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web import AbstractRoute
+
+logger = logging.getLogger("comfyui_auth")
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+class RouteClass(str, enum.Enum):
+    USER = "user"
+    OWNED = "owned"
+    ADMIN = "admin"
+
+
+USER, OWNED, ADMIN = RouteClass.USER, RouteClass.OWNED, RouteClass.ADMIN
+
+CORE_ROUTES: dict[tuple[str, str], RouteClass] = {
+    # The frontend, its WebSocket and what it reads to draw itself.
+    ("GET", "/"): USER,
+    ("GET", "/ws"): USER,  # clientId ownership: auth_middleware
+    ("GET", "/embeddings"): USER,
+    ("GET", "/extensions"): USER,
+    ("GET", "/features"): USER,
+    ("GET", "/i18n"): USER,
+    ("GET", "/models"): USER,
+    ("GET", "/models/{folder}"): USER,
+    ("GET", "/experiment/models"): USER,
+    ("GET", "/experiment/models/{folder}"): USER,
+    ("GET", "/experiment/models/preview/{folder}/{path_index}/{filename}"): USER,
+    ("GET", "/view_metadata/{folder_name}"): USER,  # model files' metadata, not user files
+    ("GET", "/system_stats"): USER,
+    ("GET", "/global_subgraphs"): USER,
+    ("GET", "/global_subgraphs/{id}"): USER,
+    ("GET", "/workflow_templates"): USER,
+    ("GET", "/templates/{path}"): USER,
+    ("GET", "/node_replacements"): USER,
+    ("GET", "/internal/folder_paths"): USER,  # model folders, the frontend's model library
+    ("GET", "/object_info"): OWNED,  # input-file choices cut to the caller's and shared files
+    ("GET", "/object_info/{node_class}"): OWNED,
+    # Per-user storage (ComfyUI's user manager answers for the signed-in user only).
+    ("GET", "/settings"): USER,
+    ("POST", "/settings"): USER,
+    ("GET", "/settings/{id}"): USER,
+    ("POST", "/settings/{id}"): USER,
+    ("GET", "/userdata"): USER,
+    ("GET", "/v2/userdata"): USER,
+    ("GET", "/userdata/{file}"): USER,
+    ("POST", "/userdata/{file}"): USER,
+    ("DELETE", "/userdata/{file}"): USER,
+    ("POST", "/userdata/{file}/move/{dest}"): USER,
+    ("GET", "/users"): OWNED,  # lists the caller only
+    ("POST", "/users"): ADMIN,  # creating ComfyUI users is for administrators
+    # Prompts: every user sees and changes only their own (queue_isolation).
+    ("GET", "/prompt"): USER,
+    ("POST", "/prompt"): OWNED,
+    ("GET", "/queue"): OWNED,
+    ("POST", "/queue"): OWNED,
+    ("GET", "/history"): OWNED,
+    ("POST", "/history"): OWNED,
+    ("GET", "/history/{prompt_id}"): OWNED,
+    ("POST", "/interrupt"): OWNED,
+    ("GET", "/jobs"): OWNED,
+    ("GET", "/jobs/{job_id}"): OWNED,
+    ("POST", "/jobs/cancel"): OWNED,
+    ("POST", "/jobs/{job_id}/cancel"): OWNED,
+    # Files: every user reads and writes only their own folders (user_files).
+    ("GET", "/view"): OWNED,
+    ("POST", "/upload/image"): OWNED,
+    ("POST", "/upload/mask"): OWNED,
+    ("GET", "/internal/files/{directory_type}"): OWNED,
+    # Whole-server actions and the server's console.
+    ("POST", "/free"): ADMIN,  # unloads everyone's models
+    ("GET", "/internal/logs"): ADMIN,
+    ("GET", "/internal/logs/raw"): ADMIN,
+    ("PATCH", "/internal/logs/subscribe"): ADMIN,
+    # ComfyUI 0.33's Assets API: its table has no reliable owner, so it is not shared.
+    ("GET", "/assets"): ADMIN,
+    ("POST", "/assets"): ADMIN,
+    ("GET", "/assets/{id}"): ADMIN,
+    ("PUT", "/assets/{id}"): ADMIN,
+    ("DELETE", "/assets/{id}"): ADMIN,
+    ("GET", "/assets/{id}/content"): ADMIN,
+    ("GET", "/assets/hash/{hash}"): ADMIN,
+    ("HEAD", "/assets/hash/{hash}"): ADMIN,
+    ("POST", "/assets/from-hash"): ADMIN,
+    ("POST", "/assets/{id}/tags"): ADMIN,
+    ("DELETE", "/assets/{id}/tags"): ADMIN,
+    ("GET", "/assets/tags/refine"): ADMIN,
+    ("GET", "/tags"): ADMIN,
+    ("POST", "/assets/seed"): ADMIN,
+    ("GET", "/assets/seed/status"): ADMIN,
+    ("POST", "/assets/seed/cancel"): ADMIN,
+    ("POST", "/assets/prune"): ADMIN,
+}
+
+
+def route_template(resource_path: str) -> str:
+    """``/api/api/jobs/{job_id}`` and ``/jobs/{job_id}`` are both ``/jobs/{job_id}``."""
+    while resource_path.startswith("/api/"):
+        resource_path = resource_path[len("/api") :]
+    return resource_path
+
+
+def route_key(route: AbstractRoute) -> tuple[str, str]:
+    """``(method, template)`` of a matched route; aiohttp's automatic ``HEAD`` is ``GET``."""
+    resource = route.resource
+    template = route_template(resource.canonical) if resource is not None else ""
+    method = route.method
+    if method == "HEAD" and ("HEAD", template) not in CORE_ROUTES:
+        method = "GET"
+    return method, template
+
+
+def request_key(request: web.Request) -> tuple[str, str]:
+    """The ``(method, template)`` of the route the router matched for ``request``."""
+    return route_key(request.match_info.route)
+
+
+class HostRoutes:
+    """The classification of one host's routes, built when the app starts."""
+
+    def __init__(self, core_dir: Path | None) -> None:
+        self._core_dir = core_dir
+        self._classes: dict[AbstractRoute, RouteClass] = {}
+        self.closed: list[str] = []
+        """Core routes the package does not know, closed to users (for the log and tests)."""
+
+    def classify(self, app: web.Application) -> None:
+        """Classify every route of ``app`` and its sub-apps; log the closed ones once."""
+        for route, is_static in _routes(app):
+            key = route_key(route)
+            known = CORE_ROUTES.get(key)
+            if known is not None:
+                self._classes[route] = known
+            elif not is_static and self._is_core(route.handler):
+                self._classes[route] = RouteClass.ADMIN
+                self.closed.append(f"{key[0]} {key[1]}")
+        self.closed = sorted(set(self.closed))
+        if self.closed:
+            logger.warning(
+                "comfyui-auth: %d route(s) of this ComfyUI are not known to it and are for "
+                "administrators only until it learns them: %s",
+                len(self.closed),
+                ", ".join(self.closed),
+            )
+        else:
+            logger.info("comfyui-auth: every core route of this ComfyUI is classified")
+
+    def class_of(self, request: web.Request) -> RouteClass:
+        return self._classes.get(request.match_info.route, RouteClass.USER)
+
+    def is_admin_only(self, request: web.Request) -> bool:
+        return self.class_of(request) is RouteClass.ADMIN
+
+    def _is_core(self, handler: Any) -> bool:
+        """True for a handler defined in ComfyUI's own source, outside ``custom_nodes``."""
+        if self._core_dir is None:
+            return False
+        source = _source_file(handler)
+        if source is None:
+            return False
+        inside = source.is_relative_to(self._core_dir)
+        in_custom_nodes = source.is_relative_to(self._core_dir / "custom_nodes")
+        return inside and not in_custom_nodes and not source.is_relative_to(PACKAGE_DIR)
+
+
+def _routes(app: web.Application) -> Iterator[tuple[AbstractRoute, bool]]:
+    """Every route of ``app`` and of its sub-apps, with whether it serves static files."""
+    for resource in app.router.resources():
+        info = resource.get_info()
+        sub_app = info.get("app")
+        if isinstance(sub_app, web.Application):
+            yield from _routes(sub_app)
+            continue
+        is_static = isinstance(resource, web.StaticResource)
+        for route in resource:
+            yield route, is_static
+
+
+def _source_file(handler: Any) -> Path | None:
+    try:
+        source = inspect.getsourcefile(inspect.unwrap(handler))
+    except (TypeError, ValueError):
+        return None
+    return Path(source).resolve() if source else None
