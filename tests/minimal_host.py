@@ -35,7 +35,8 @@ class FakeQueue:
 class HeaderUserManager:
     """ComfyUI's ``UserManager`` rule in ``--multi-user`` mode: the user is the header's."""
 
-    users: dict[str, str] = {}
+    def __init__(self) -> None:
+        self.users: dict[str, str] = {}
 
     def get_request_user_id(self, request: web.Request) -> str:
         return request.headers.get("comfy-user", "default")

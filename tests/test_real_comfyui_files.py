@@ -1,0 +1,269 @@
+"""Outputs, uploads and previews are per user on a real ComfyUI: bob never reaches alice's.
+
+Alice's prompts really run (``EmptyImage`` into ``SaveImage``, ``LoadImage`` of her upload);
+then bob tries to read, overwrite, load and list her files the ways an attacker would, on
+every ComfyUI tree, and each attempt must fail while alice and the administrator keep their
+access.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+import pytest
+
+from comfyui_auth.devhost.media import png_bytes
+from comfyui_auth.tests.comfyui_harness import RunningComfyUI
+from comfyui_auth.tests.comfyui_users import TINY_IMAGE_PROMPT, Client, auth_environment, folder
+
+pytestmark = pytest.mark.comfyui
+KEYS: dict[str, str] = {}
+SVG_WITH_SCRIPT = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" onload="document.title=\'ran\'">'
+    b"<script>document.title='ran'</script></svg>"
+)
+
+
+@pytest.fixture(scope="module")
+def real_comfyui_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    env, keys = auth_environment(tmp_path_factory.mktemp("auth"))
+    KEYS.update(keys)
+    return env
+
+
+@pytest.fixture
+async def client(real_comfyui: RunningComfyUI) -> AsyncIterator[Client]:
+    async with aiohttp.ClientSession() as http:
+        yield Client(http, real_comfyui.url, KEYS)
+
+
+@pytest.fixture
+async def alices_image(client: Client) -> dict[str, str]:
+    """An image alice's prompt saved (filename, subfolder, type as her history says)."""
+    (image,) = await client.saved_images("alice", TINY_IMAGE_PROMPT)
+    return image
+
+
+def view_query(**fields: str) -> str:
+    return "/api/view?" + urlencode(fields)
+
+
+async def test_a_users_outputs_are_written_in_their_own_folder(
+    real_comfyui: RunningComfyUI, client: Client, alices_image: dict[str, str]
+) -> None:
+    assert alices_image["subfolder"] == folder("alice")
+    on_disk = real_comfyui.base_dir / "output" / folder("alice") / alices_image["filename"]
+    assert on_disk.is_file()
+    status, _ = await client.call("alice", "GET", view_query(**alices_image))
+    assert status == 200
+    assert (await client.call("admin", "GET", view_query(**alices_image)))[0] == 200
+
+
+def stolen_views(image: dict[str, str]) -> list[tuple[str, str]]:
+    """Every spelling of "alice's output" in a ``/view`` query, by id."""
+    name, sub = image["filename"], image["subfolder"]
+    return [
+        ("as-listed", view_query(filename=name, subfolder=sub, type="output")),
+        ("default-type", view_query(filename=name, subfolder=sub)),
+        ("trailing-slash", view_query(filename=name, subfolder=sub + "/")),
+        ("dot-segment", view_query(filename=name, subfolder="./" + sub)),
+        ("via-own-folder", view_query(filename=name, subfolder=f"{folder('bob')}/../{sub}")),
+        ("annotation", view_query(filename=f"{name} [output]", subfolder=sub, type="input")),
+        ("temp-type-dotdot", view_query(filename=name, subfolder=f"../output/{sub}", type="temp")),
+        ("percent-encoded", f"/api/view?filename={quote(name)}&subfolder={quote(sub, safe='')}"),
+        ("bare-route", view_query(filename=name, subfolder=sub).replace("/api/view", "/view")),
+        ("double-subfolder", f"{view_query(filename=name, subfolder=sub)}&subfolder=x"),
+    ]
+
+
+async def test_another_user_cannot_view_an_output_by_any_spelling(
+    client: Client, alices_image: dict[str, str]
+) -> None:
+    for attempt, path in stolen_views(alices_image):
+        status, answer = await client.call("bob", "GET", path)
+        assert status == 403, (attempt, status, answer)
+        head = await client.raw("bob", "HEAD", path)
+        assert head.status == 403, attempt
+
+
+async def test_a_pre_existing_output_at_the_top_is_for_administrators(
+    real_comfyui: RunningComfyUI, client: Client
+) -> None:
+    (real_comfyui.base_dir / "output" / "legacy.png").write_bytes(png_bytes())
+    assert (await client.call("bob", "GET", view_query(filename="legacy.png")))[0] == 403
+    assert (await client.call("admin", "GET", view_query(filename="legacy.png")))[0] == 200
+
+
+async def test_uploads_land_in_the_uploaders_folder_and_load_in_their_prompt(
+    real_comfyui: RunningComfyUI, client: Client
+) -> None:
+    status, answer = await client.upload("alice", "mine.png", png_bytes())
+    assert status == 200, answer
+    assert answer["subfolder"] == folder("alice")
+    assert (real_comfyui.base_dir / "input" / folder("alice") / "mine.png").is_file()
+    value = f"{answer['subfolder']}/{answer['name']}"
+    load = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": value}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "l"}},
+    }
+    images = await client.saved_images("alice", load)
+    assert images[0]["subfolder"] == folder("alice")
+
+    status, info = await client.call("alice", "GET", "/api/object_info/LoadImage")
+    assert value in info["LoadImage"]["input"]["required"]["image"][0]
+    status, info = await client.call("bob", "GET", "/api/object_info/LoadImage")
+    assert status == 200
+    assert not any(
+        folder("alice") in str(c) for c in info["LoadImage"]["input"]["required"]["image"][0]
+    )
+    status, full = await client.call("bob", "GET", "/api/object_info")
+    assert folder("alice") not in json.dumps(full)
+
+    alices_upload = view_query(filename="mine.png", subfolder=folder("alice"), type="input")
+    status, answer = await client.call("bob", "GET", alices_upload)
+    assert status == 403
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"subfolder": "../" + folder("alice"), "overwrite": "1"},
+        {"subfolder": "x/../../" + folder("alice"), "overwrite": "1"},
+        {"type": "output", "subfolder": "../" + folder("alice"), "overwrite": "true"},
+        {"type": "bogus"},
+    ],
+    ids=["dotdot-input", "nested-dotdot", "output-dotdot", "unknown-type"],
+)
+async def test_an_upload_cannot_leave_the_uploaders_folder(
+    real_comfyui: RunningComfyUI, client: Client, fields: dict[str, str]
+) -> None:
+    kind = fields.get("type", "input")
+    target = real_comfyui.base_dir / (kind if kind != "bogus" else "input") / folder("alice")
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "victim.png").write_bytes(png_bytes(3, 3))
+    before = (target / "victim.png").read_bytes()
+    status, answer = await client.upload("bob", "victim.png", png_bytes(), **fields)
+    assert status in (400, 403), (status, answer)
+    assert (target / "victim.png").read_bytes() == before
+
+
+def raw_multipart(filename: bytes, content: bytes) -> tuple[bytes, str]:
+    """A multipart body written by hand: clients percent-encode a ``/`` in a file name."""
+    boundary = "comfyui-auth-test-boundary"
+    body = (
+        f"--{boundary}\r\n".encode()
+        + b'Content-Disposition: form-data; name="image"; filename="' + filename + b'"\r\n'
+        + b"Content-Type: image/png\r\n\r\n" + content + b"\r\n"
+        + f"--{boundary}--\r\n".encode()
+    )  # fmt: skip
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        (b"../%s/named.png", 403),
+        (b"sub/../../%s/named.png", 403),
+        (b"..\\%s\\named.png", 200),  # one odd file name in bob's folder, on POSIX
+    ],
+    ids=["dotdot", "nested", "backslashes"],
+)
+async def test_an_upload_named_with_a_path_cannot_reach_another_folder(
+    real_comfyui: RunningComfyUI, client: Client, filename: bytes, expected: int
+) -> None:
+    target = real_comfyui.base_dir / "input" / folder("alice")
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "named.png").write_bytes(png_bytes(5, 5))
+    before = (target / "named.png").read_bytes()
+    body, content_type = raw_multipart(filename % folder("alice").encode(), png_bytes())
+    status, _ = await client.call(
+        "bob", "POST", "/api/upload/image", data=body, headers={"Content-Type": content_type}
+    )
+    assert status == expected
+    assert (target / "named.png").read_bytes() == before
+
+
+async def test_a_user_overwriting_by_name_writes_only_their_own_copy(
+    real_comfyui: RunningComfyUI, client: Client, alices_image: dict[str, str]
+) -> None:
+    alices = real_comfyui.base_dir / "output" / folder("alice") / alices_image["filename"]
+    before = alices.read_bytes()
+    status, answer = await client.upload(
+        "bob", alices_image["filename"], png_bytes(), type="output", overwrite="1"
+    )
+    assert status == 200, answer
+    assert answer["subfolder"] == folder("bob")
+    assert alices.read_bytes() == before
+
+
+def loading(value: str) -> dict[str, Any]:
+    return {
+        "1": {"class_type": "LoadImage", "inputs": {"image": value}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+    }
+
+
+async def test_a_prompt_cannot_load_another_users_file(
+    client: Client, alices_image: dict[str, str]
+) -> None:
+    name, sub = alices_image["filename"], alices_image["subfolder"]
+    attempts = [
+        f"{sub}/{name} [output]",
+        f"../output/{sub}/{name}",
+        f"{folder('bob')}/../../output/{sub}/{name}",
+        f"../user/{folder('alice')}/comfy.settings.json",
+        "../user/__auth/secret_key",
+    ]
+    for value in attempts:
+        status, answer = await client.call("bob", "POST", "/api/prompt", {"prompt": loading(value)})
+        assert status == 403, (value, status, answer)
+    status, _ = await client.call(
+        "alice", "POST", "/api/prompt", {"prompt": loading(f"{sub}/{name} [output]")}
+    )
+    assert status == 200
+
+
+async def test_a_mask_cannot_be_painted_on_another_users_image(
+    client: Client, alices_image: dict[str, str]
+) -> None:
+    form = aiohttp.FormData()
+    form.add_field("image", png_bytes(), filename="mask.png", content_type="image/png")
+    form.add_field("original_ref", json.dumps(alices_image))
+    status, answer = await client.call("bob", "POST", "/api/upload/mask", data=form)
+    assert status == 403, answer
+
+
+async def test_files_by_hash_are_for_administrators(client: Client) -> None:
+    status, _ = await client.call("bob", "GET", view_query(filename="blake3:" + "0" * 64))
+    assert status == 403
+
+
+async def test_user_content_is_never_an_active_document(client: Client) -> None:
+    status, answer = await client.upload(
+        "bob", "p.svg", SVG_WITH_SCRIPT, content_type="image/svg+xml"
+    )
+    assert status == 200, answer
+    svg = view_query(filename="p.svg", type="input", subfolder=answer["subfolder"])
+    served = await client.raw("admin", "GET", svg)
+    assert served.status == 200
+    assert served.headers["Content-Security-Policy"] == "sandbox"
+    html = b"<html><script>document.title='ran'</script></html>"
+    status, _ = await client.call("admin", "POST", "/api/userdata/x.html", data=html)
+    assert status == 200
+    page = await client.raw("admin", "GET", "/api/userdata/x.html")
+    assert page.status == 200
+    assert page.headers["Content-Security-Policy"] == "sandbox"
+    index = await client.raw("admin", "GET", "/")
+    assert "sandbox" not in index.headers.get("Content-Security-Policy", "")
+
+
+async def test_every_core_route_of_this_comfyui_is_classified(
+    real_comfyui: RunningComfyUI,
+) -> None:
+    log = real_comfyui.log_path.read_text(errors="replace")
+    assert "every core route of this ComfyUI is classified" in log, real_comfyui.log_tail(80)
+    assert "are not known to it" not in log
