@@ -96,6 +96,8 @@ class RunningComfyUI:
     log_path: Path
     base_dir: Path
     tree: ComfyUITree
+    args: tuple[str, ...] = ()
+    """The extra command-line flags it was started with (``--multi-user``, say)."""
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -176,7 +178,9 @@ def start_comfyui(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(url + "/health", process, log_path)
-        yield RunningComfyUI(url=url, log_path=log_path, base_dir=base_dir, tree=tree)
+        yield RunningComfyUI(
+            url=url, log_path=log_path, base_dir=base_dir, tree=tree, args=tuple(extra_args)
+        )
     finally:
         stop(process)
 

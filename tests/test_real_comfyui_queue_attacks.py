@@ -173,3 +173,73 @@ async def test_another_users_jobs_cannot_be_cancelled(
         status, answer = await client.call("alice", "POST", f"/api/jobs/{pending}/cancel")
         assert status == 200, answer
         assert pending not in await pending_ids(client)
+
+
+SIZE_TEXT_PROMPT: dict[str, Any] = {
+    "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1,
+                                                  "color": 0}},
+    "2": {"class_type": "GetImageSize", "inputs": {"image": ["1", 0]}},
+    "3": {"class_type": "EmptyImage", "inputs": {"width": ["2", 0], "height": ["2", 1],
+                                                  "batch_size": 1, "color": 0}},
+    "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "size"}},
+}  # fmt: skip
+"""``GetImageSize`` sends its progress text to every socket (``sid=None``) in ComfyUI."""
+
+
+async def frames(socket: aiohttp.ClientWebSocketResponse, quiet: float = 1.0) -> list[Any]:
+    """What the socket received until it stayed quiet for ``quiet`` seconds."""
+    received: list[Any] = []
+    while True:
+        try:
+            message = await socket.receive(timeout=quiet)
+        except TimeoutError:
+            return received
+        if message.type == aiohttp.WSMsgType.TEXT:
+            received.append(json.loads(message.data))
+        elif message.type == aiohttp.WSMsgType.BINARY:
+            received.append(bytes(message.data))
+        else:
+            return received
+
+
+def socket_url(client: Client, who: str, client_id: str) -> str:
+    return f"{client.base}/ws?clientId={client_id}&api_key={client.keys[who]}"
+
+
+async def test_broadcast_progress_text_reaches_only_the_prompts_owner(client: Client) -> None:
+    async with (
+        client.http.ws_connect(socket_url(client, "alice", "alices-tab")) as alices,
+        client.http.ws_connect(socket_url(client, "bob", "bobs-tab")) as bobs,
+    ):
+        prompt_id = await client.queue("alice", SIZE_TEXT_PROMPT, client_id="alices-tab")
+        await client.finished(prompt_id)
+        seen_by_alice, seen_by_bob = await frames(alices), await frames(bobs)
+    assert any(isinstance(f, bytes) and b"width: 8" in f for f in seen_by_alice)
+    assert not any(isinstance(f, bytes) for f in seen_by_bob)
+    assert not any(isinstance(f, dict) and prompt_id in json.dumps(f) for f in seen_by_bob)
+
+
+async def test_an_interruption_is_announced_only_to_the_prompts_owner(client: Client) -> None:
+    """A prompt without ``client_id`` (an administrator's script) has ComfyUI broadcast it."""
+    async with (
+        client.http.ws_connect(socket_url(client, "admin", "admins-tab")) as admins,
+        client.http.ws_connect(socket_url(client, "bob", "bobs-tab")) as bobs,
+    ):
+        running = await client.queue("admin", SLOW_PROMPT)
+        for _ in range(300):
+            _, queue = await client.call("admin", "GET", "/api/queue")
+            if queue["queue_running"]:
+                break
+            await asyncio.sleep(0.05)
+        status, _ = await client.call("admin", "POST", "/api/interrupt", {"prompt_id": running})
+        assert status == 200
+        await client.finished(running)
+        seen_by_admin, seen_by_bob = await frames(admins), await frames(bobs)
+    assert "execution_interrupted" in message_types(seen_by_admin)
+    assert "execution_interrupted" not in message_types(seen_by_bob)
+    assert not any(isinstance(f, dict) and running in json.dumps(f) for f in seen_by_bob)
+    assert "status" in message_types(seen_by_bob)
+
+
+def message_types(seen: list[Any]) -> set[str]:
+    return {f["type"] for f in seen if isinstance(f, dict)}
