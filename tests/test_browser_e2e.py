@@ -53,6 +53,12 @@ def write_auth_file(folder: Path) -> dict[str, str]:
     return {"COMFYUI_AUTH_FILE": str(auth_file), "COMFYUI_AUTH_TEST_CHEAP_HASHING": "1"}
 
 
+@pytest.fixture(scope="module", params=[[], ["--multi-user"]], ids=["single-user", "multi-user"])
+def real_comfyui_args(request: pytest.FixtureRequest) -> list[str]:
+    """Both of ComfyUI's storage modes: neither may show its user-selection screen."""
+    return list(request.param)
+
+
 @pytest.fixture(scope="module")
 def real_comfyui_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The real ComfyUI of this module knows hana (see ``comfyui_harness.real_comfyui``)."""
@@ -75,8 +81,9 @@ def comfyui_target(comfyui: RunningComfyUI) -> Iterator[Target]:
     output = comfyui.base_dir / "output" / host_user_id("hana")  # hana's own outputs
     output.mkdir(parents=True, exist_ok=True)
     (output / DEMO_IMAGE).write_bytes(png_bytes())
+    mode = "-multi-user" if "--multi-user" in comfyui.args else ""
     target = Target(
-        "comfyui-" + comfyui.tree.version,
+        "comfyui-" + comfyui.tree.version + mode,
         comfyui.url,
         comfyui.base_dir / "user",
         image_subfolder=host_user_id("hana"),
@@ -170,6 +177,7 @@ async def sign_in_use_and_sign_out(served: Target, browser: Browser) -> None:
             break
         await page.wait_for_timeout(100)
     await page.screenshot(path=artifact(f"{served.name}-frontend-signed-in.png"))
+    assert "user-select" not in page.url  # --multi-user: straight into the signed-in workspace
     assert [url for status, url in statuses if status == 401] == []
     assert "status" in socket_messages  # the frontend's WebSocket passed the middleware
     assert await page.evaluate(

@@ -1,0 +1,81 @@
+"""A file a user put on the server never runs as a page on the ComfyUI origin (Chromium).
+
+Bob uploads an SVG whose ``onload`` and ``<script>`` would act with the viewer's cookies, and
+an HTML file lands in user data; an administrator, signed in, opens both. Served under
+``Content-Security-Policy: sandbox``, neither runs a script: the page keeps its title and
+never learns the administrator's CSRF cookie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser
+from playwright.async_api import Error as PlaywrightError
+
+from comfyui_auth.tests.browser_support import artifact, require_chromium
+from comfyui_auth.tests.comfyui_harness import RunningComfyUI
+from comfyui_auth.tests.comfyui_users import Client, auth_environment
+
+pytestmark = [pytest.mark.browser, pytest.mark.comfyui]
+KEYS: dict[str, str] = {}
+SCRIPT = b"document.title='ran:'+document.cookie;fetch('/api/prompt?ran=1')"
+SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="' + SCRIPT + b'">'
+    b"<script>" + SCRIPT + b"</script><rect width='10' height='10'/></svg>"
+)
+HTML = (
+    b"<!doctype html><html><head><title>quiet</title></head><body><script>"
+    + SCRIPT
+    + (b"</script></body></html>")
+)
+
+
+@pytest.fixture(scope="module")
+def real_comfyui_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    env, keys = auth_environment(tmp_path_factory.mktemp("auth"))
+    KEYS.update(keys)
+    return env
+
+
+@pytest.fixture
+async def client(real_comfyui: RunningComfyUI) -> AsyncIterator[Client]:
+    require_chromium()
+    async with aiohttp.ClientSession() as http:
+        yield Client(http, real_comfyui.url, KEYS)
+
+
+async def test_an_uploaded_svg_and_an_html_user_file_run_no_script_for_an_administrator(
+    client: Client, browser: Browser, real_comfyui: RunningComfyUI
+) -> None:
+    status, upload = await client.upload("bob", "p.svg", SVG, content_type="image/svg+xml")
+    assert status == 200, upload
+    status, _ = await client.call("admin", "POST", "/api/userdata/page.html", data=HTML)
+    assert status == 200
+
+    context = await browser.new_context()
+    signed_in = await context.request.post(
+        client.base + "/auth/login", data={"api_key": KEYS["admin"]}
+    )
+    assert signed_in.status == 200
+    page = await context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    svg = f"/api/view?filename=p.svg&type=input&subfolder={upload['subfolder']}"
+    for name, path in (("svg", svg), ("html", "/api/userdata/page.html")):
+        served = await client.raw("admin", "GET", path)
+        assert served.headers["Content-Security-Policy"] == "sandbox", name
+        if served.headers.get("Content-Disposition", "").startswith("attachment"):
+            with pytest.raises(PlaywrightError, match="Download is starting"):
+                await page.goto(client.base + path)  # a download: never a document at all
+            continue
+        response = await page.goto(client.base + path)
+        assert response is not None
+        assert response.status == 200
+        await page.wait_for_timeout(500)
+        await page.screenshot(path=artifact(f"{real_comfyui.tree.version}-user-{name}.png"))
+        assert not (await page.title()).startswith("ran"), name
+    assert not any("ran=1" in url for url in requests)
+    await context.close()
