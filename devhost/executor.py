@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -28,12 +30,17 @@ def _now_ms() -> int:
 
 
 def _save_image(host: HostDouble, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Write the demo image as ``<prefix>_00001_.png`` (ComfyUI's naming), return its ui."""
-    prefix = str(inputs.get("filename_prefix") or "ComfyUI").replace("/", "_").replace("\\", "_")
-    counter = 1 + sum(1 for _ in host.output_dir.glob(f"{prefix}_*_.png"))
-    name = f"{prefix}_{counter:05}_.png"
-    shutil.copyfile(host.output_dir / DEMO_IMAGE, host.output_dir / name)
-    return {"images": [{"filename": name, "subfolder": "", "type": "output"}]}
+    """Write the demo image as ``<prefix>_00001_.png``, named as ComfyUI's ``SaveImage``
+    names it: through ``folder_paths.get_save_image_path`` (looked up at call time, so a
+    custom node that wraps it, as this package does, decides the folder)."""
+    folder_paths = sys.modules["folder_paths"]
+    prefix = str(inputs.get("filename_prefix") or "ComfyUI")
+    folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
+        prefix, str(host.output_dir)
+    )
+    name = f"{filename}_{counter:05}_.png"
+    shutil.copyfile(host.output_dir / DEMO_IMAGE, Path(folder) / name)
+    return {"images": [{"filename": name, "subfolder": subfolder, "type": "output"}]}
 
 
 async def execute_next(host: HostDouble) -> str | None:
@@ -45,6 +52,7 @@ async def execute_next(host: HostDouble) -> str | None:
     prompt_id, prompt, extra_data = item[1], item[2], item[3]
     client = extra_data.get("client_id")
     host.client_id = client
+    host.last_prompt_id = prompt_id
     messages: list[tuple[str, dict[str, Any]]] = []
     start = {"prompt_id": prompt_id, "timestamp": _now_ms()}
     messages.append(("execution_start", start))

@@ -9,6 +9,7 @@ get small modules that point at the host double: ``server.PromptServer`` is the
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from argparse import Namespace
@@ -47,8 +48,24 @@ def folder_paths_module(host: HostDouble) -> types.ModuleType:
         get_folder_paths=lambda name: [str(p) for p in folders.model_folders().get(name, [])],
         get_filename_list=lambda name: folders.model_files(name) or [],
         annotated_filepath=lambda name: _annotated(host, name),
+        get_save_image_path=_save_image_path,
+        filter_files_content_types=lambda files, content_types: list(files),
     )
     return module
+
+
+def _save_image_path(
+    filename_prefix: str, output_dir: str, image_width: int = 0, image_height: int = 0
+) -> tuple[str, str, int, str, str]:
+    """ComfyUI's naming contract: ``(folder, name, counter, subfolder, prefix)``."""
+    normalised = os.path.normpath(filename_prefix)
+    subfolder, filename = os.path.dirname(normalised), os.path.basename(normalised)
+    folder = os.path.join(output_dir, subfolder)
+    if os.path.commonpath((output_dir, os.path.abspath(folder))) != output_dir:
+        raise ValueError("Saving image outside the output folder is not allowed.")
+    os.makedirs(folder, exist_ok=True)
+    counter = 1 + sum(1 for name in os.listdir(folder) if name.startswith(filename + "_"))
+    return folder, filename, counter, subfolder, filename_prefix
 
 
 def _optional_str(path: Path | None) -> str | None:

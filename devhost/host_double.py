@@ -77,6 +77,7 @@ class HostDouble:
         self.number = 0
         self.interrupts = 0
         self.client_id: str | None = None
+        self.last_prompt_id: str | None = None
         self.last_node_id: str | None = None
         self.supports = ["custom_nodes_from_web"]
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -29,6 +29,7 @@ from . import responses
 from .client_ids import TAKEN as CLIENT_ID_TAKEN
 from .client_view import ClientView, client_view
 from .host_routes import request_key
+from .host_users import host_user_id, without_foreign_user_header
 from .isolated_call import Call, RuleTable
 from .public_paths import is_public
 from .queue_isolation import USER_RULES as PROMPT_RULES
@@ -90,6 +91,7 @@ async def _guard(
         return responses.forbidden(refusal)
     if runtime.index.applies_to(request):
         return runtime.index.response()
+    request = without_foreign_user_header(request, host_user_id(identity.name))
     request[IDENTITY] = identity
     caller = REQUEST_CALLER.set(identity)
     try:

@@ -19,12 +19,14 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 logger = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]+")
 _SAFE = re.compile(r"[a-zA-Z0-9_-]+")
 _MAX_KEPT = 64
 USER_FOLDER_PREFIXES = ("auth_", "auth-")
+USER_HEADER = "comfy-user"
 
 
 def host_user_id(name: str) -> str:
@@ -92,6 +94,22 @@ class HostUsers:
                 json.dump(users, stream)
         except OSError as error:
             logger.warning("could not record the user in ComfyUI's users.json: %s", error)
+
+
+def without_foreign_user_header(request: web.Request, user_id: str) -> web.Request:
+    """``request``, or a copy whose ``Comfy-User`` names the caller when it named another.
+
+    ComfyUI itself no longer reads the header (``bind``), but another custom node may; a
+    copy is made only when the header is there and wrong, so the frontend's own requests
+    (which send the caller's id) and scripts (which send none) pass untouched.
+    """
+    sent = request.headers.getall(USER_HEADER, [])
+    if not sent or sent == [user_id]:
+        return request
+    headers = CIMultiDict(request.headers)
+    headers.popall(USER_HEADER, None)
+    headers[USER_HEADER] = user_id
+    return request.clone(headers=headers)
 
 
 def only_the_caller(answer: Any, user_id: str, name: str) -> Any:

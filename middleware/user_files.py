@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -113,14 +112,11 @@ def install_save_path_hook(runtime: AuthRuntime) -> None:
     if folder_paths is None or original is None:
         return
     server = runtime.host.prompt_server
-    loop_thread = threading.get_ident()
 
     def owner_folder() -> str | None:
         caller = REQUEST_CALLER.get()
         if caller is not None:
             return host_user_id(caller.name)
-        if threading.get_ident() == loop_thread:
-            return None  # the event loop outside any signed-in request: no prompt is concerned
         owner = runtime.prompt_owners.owner(str(getattr(server, "last_prompt_id", "")))
         return host_user_id(owner) if owner is not None else None
 

@@ -69,10 +69,14 @@ async def double_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asyn
     for name, value in write_auth_file(tmp_path).items():
         monkeypatch.setenv(name, value)
     host = start_host(tmp_path / "host", [REPO_ROOT])
+    hanas = host.output_dir / host_user_id("hana")  # the package keeps hana's files here
+    hanas.mkdir(parents=True, exist_ok=True)
+    (hanas / DEMO_IMAGE).write_bytes(png_bytes())
     server = TestServer(host.app, host="127.0.0.1")
     await server.start_server()
     try:
-        yield Target("double", f"http://127.0.0.1:{server.port}", host.user_dir)
+        url = f"http://127.0.0.1:{server.port}"
+        yield Target("double", url, host.user_dir, image_subfolder=host_user_id("hana"))
     finally:
         await server.close()
 
