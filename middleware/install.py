@@ -45,6 +45,8 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
     from ..core.setup_token import SetupToken
     from .auth_middleware import make_auth_middleware
     from .credential_watcher import watcher_context
+    from .current_user import current_user_inputs
+    from .fair_queue import fair_numbers
     from .health_route import warm_device_probe
     from .login_routes import add_auth_routes
     from .queue_isolation import private_client_ids
@@ -60,6 +62,8 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
     app.on_startup.append(warm_device_probe)
     if host.add_on_prompt_handler is not None:
         host.add_on_prompt_handler(private_client_ids(runtime))
+        host.add_on_prompt_handler(fair_numbers(runtime))
+        host.add_on_prompt_handler(current_user_inputs)
     if runtime.needs_setup:
         runtime.setup_token = SetupToken()
         announce_setup(runtime, host)

@@ -35,6 +35,7 @@ from aiohttp import web
 from ..core.identity import Identity
 from . import responses
 from .client_ids import TAKEN as CLIENT_ID_TAKEN
+from .fair_queue import AHEAD, prompts_ahead, queue_fairly
 from .route_policy import canonical_path
 from .runtime import AuthRuntime, Handler
 
@@ -117,7 +118,7 @@ async def _queue_prompt(call: Call) -> web.StreamResponse:
             return responses.forbidden(CLIENT_ID_TAKEN)
     caller = PROMPT_CALLER.set(call.identity)
     try:
-        response = await call.handler(call.request)
+        response = await queue_fairly(call.runtime, call.identity, call.handler, call.request)
     finally:
         PROMPT_CALLER.reset(caller)
     answer = _json_answer(response)
@@ -128,12 +129,13 @@ async def _queue_prompt(call: Call) -> web.StreamResponse:
 
 async def _own_queue(call: Call) -> web.StreamResponse:
     def keep_own(queue: dict[str, Any]) -> dict[str, Any]:
-        return {
+        own = {
             name: [item for item in items if _is_item(item) and call.owns(item[1])]
             if isinstance(items, list)
             else items
             for name, items in queue.items()
         }
+        return {**own, AHEAD: prompts_ahead(queue, call.owns)}
 
     return _rewrite(await call.handler(call.request), keep_own)
 
