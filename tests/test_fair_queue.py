@@ -19,6 +19,7 @@ from comfyui_auth.tests.fair_queue_sim import SharedQueue
 
 USERS = ("ann", "bob", "cat", "dan")
 START = "start"
+FRONT = "front"  # an administrator's "front": true
 PROPERTY = settings(max_examples=300, deadline=None)
 
 
@@ -156,7 +157,7 @@ Event = str | tuple[str, int]
 def _events(with_deletions: bool) -> st.SearchStrategy[list[Event]]:
     kinds: list[st.SearchStrategy[Event]] = [st.sampled_from(USERS), st.just(START)]
     if with_deletions:
-        kinds.append(st.tuples(st.just("delete"), st.integers(0, 30)))
+        kinds += [st.tuples(st.just("delete"), st.integers(0, 30)), st.just(FRONT)]
     return st.lists(st.one_of(*kinds), max_size=60)
 
 
@@ -178,12 +179,13 @@ def test_for_any_arrivals_the_starts_are_round_robin_by_least_recently_served(
 
 @PROPERTY
 @given(_events(with_deletions=True))
-def test_whatever_is_deleted_order_is_kept_and_each_other_user_is_ahead_at_most_once(
+def test_whatever_is_deleted_or_put_first_order_is_kept_and_each_user_is_ahead_at_most_once(
     events: list[Event],
 ) -> None:
     shared = SharedQueue()
     submitted: list[str] = []
     started: list[str] = []
+    fronts: set[str] = set()
     for event in [*events, *[START] * 60]:
         if isinstance(event, tuple):
             pending = shared.pending()
@@ -192,15 +194,22 @@ def test_whatever_is_deleted_order_is_kept_and_each_other_user_is_ahead_at_most_
         elif event == START:
             prompt_id = shared.start()
             started += [] if prompt_id is None else [prompt_id]
+        elif event == FRONT:
+            prompt_id = shared.submit("root", first=True)
+            assert prompt_id is not None
+            assert shared.pending()[0] == prompt_id
+            fronts.add(prompt_id)
         else:
             prompt_id = shared.submit(event)
             assert prompt_id is not None
             submitted.append(prompt_id)
             pending = shared.pending()
             mine = [i for i, p in enumerate(pending) if shared.owner[p] == event]
-            previous = mine[-2] + 1 if len(mine) > 1 else 0
+            after = [i + 1 for i, p in enumerate(pending) if p in fronts]
+            previous = max([*after, mine[-2] + 1 if len(mine) > 1 else 0])
             between = [shared.owner[p] for p in pending[previous : mine[-1]]]
             assert len(between) == len(set(between))
+            assert mine[-1] >= previous  # never before an administrator's front prompt
     for user in USERS:
         own = [p for p in started if shared.owner[p] == user]
         assert own == [p for p in submitted if p in own]

@@ -163,7 +163,8 @@ async def test_a_users_front_and_number_are_ignored_an_administrators_front_goes
 async def test_past_the_limit_a_user_gets_429_naming_it_until_one_of_theirs_leaves(
     queueing: Queueing,
 ) -> None:
-    await queueing.first_running("ann")
+    """Deleting one waiting prompt makes room; interrupting the running one keeps the order."""
+    first = await queueing.first_running("ann")
     waiting = [(await queueing.queue("ann", quick_prompt()))["prompt_id"] for _ in range(LIMIT)]
 
     status, refused = await queueing.call("ann", "POST", "/api/prompt", {"prompt": quick_prompt()})
@@ -177,7 +178,11 @@ async def test_past_the_limit_a_user_gets_429_naming_it_until_one_of_theirs_leav
     assert (await queueing.call("ann", "POST", "/api/queue", {"delete": [waiting[-1]]}))[0] == 200
     queueing.owner.pop(waiting[-1])
     await queueing.queue("ann", quick_prompt())
-    await queueing.started_in_order()
+    order = await queueing.pending_owners(first)
+    assert sorted(order[:2]) == ["admin", "bob"]  # in the order they were last served
+    assert order[2:] == ["ann"] * LIMIT
+    assert (await queueing.call("ann", "POST", "/api/interrupt", {"prompt_id": first}))[0] == 200
+    assert await queueing.started_in_order() == ["ann", *order]
 
 
 async def test_the_current_user_node_names_who_queued_whatever_the_graph_claims(
