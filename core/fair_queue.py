@@ -9,9 +9,10 @@ The rule, applied when a prompt of user ``u`` arrives: walk the real pending que
 order ComfyUI will start it, replaying who is served when; the new prompt goes right before
 the first prompt whose owner would by then have been served more recently than ``u``, and
 never before ``u``'s own earlier prompts (order within a user is kept) or an administrator's
-``front`` prompt. Without deletions this gives exactly least-recently-served round-robin;
-whatever was deleted, a user's next prompt has at most one prompt of each other user ahead
-of it (plus administrators' ``front`` prompts).
+``front`` prompt. Without deletions this gives exactly least-recently-served round-robin
+(``tests/test_fair_queue.py`` checks it against the rule for any arrivals); whatever was
+deleted, between a user's new prompt and their previous one (or the head of the queue, or
+the last ``front`` prompt) there is at most one prompt of each other user.
 
 "Served" is learnt from the queue itself, not from history (which a user may clear): a
 numbered prompt that has left the pending queue counts as served, in the order of the
