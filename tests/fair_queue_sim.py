@@ -17,9 +17,9 @@ from comfyui_auth.devhost.prompt_queue import PromptQueue
 class SharedQueue:
     """One queue, several users, the scheduler choosing every number."""
 
-    def __init__(self) -> None:
+    def __init__(self, scheduler: FairScheduler | None = None) -> None:
         self.queue = PromptQueue()
-        self.scheduler = FairScheduler()
+        self.scheduler = scheduler or FairScheduler()
         self.owner: dict[str, str] = {}
         self._ids = count(1)
 

@@ -178,11 +178,12 @@ def test_for_any_arrivals_the_starts_are_round_robin_by_least_recently_served(
 
 
 @PROPERTY
-@given(_events(with_deletions=True))
+@given(_events(with_deletions=True), st.sampled_from([1, 2, 100]))
 def test_whatever_is_deleted_or_put_first_order_is_kept_and_each_user_is_ahead_at_most_once(
-    events: list[Event],
+    events: list[Event], remembered_users: int
 ) -> None:
-    shared = SharedQueue()
+    """Also when the scheduler forgets when most users were served (its memory bound)."""
+    shared = SharedQueue(FairScheduler(remembered_users))
     submitted: list[str] = []
     started: list[str] = []
     fronts: set[str] = set()
