@@ -81,11 +81,11 @@ def too_many_pending(limit: int) -> web.Response:
     The frontend shows ``error.message: error.details`` of a failed ``POST /prompt`` in its
     error dialog, as it does for ComfyUI's own queue errors.
     """
-    message = f"you already have {limit} prompts waiting, the most one user may queue"
+    noun = "prompt" if limit == 1 else "prompts"
     error = {
         "type": "too_many_pending",
-        "message": message,
-        "details": "queue more when one of them has started (limit set by the administrator)",
+        "message": f"you have reached the limit of {limit} waiting {noun} per user",
+        "details": "queue more once one of yours has started",
         "extra_info": {"limit": limit},
     }
     return json_answer(429, {"error": error, "node_errors": {}})

@@ -85,7 +85,10 @@ async def test_past_the_limit_comfyui_never_sees_the_prompt_and_the_frontend_get
     status, answer = await site.call("alice", "POST", "/api/prompt", {"prompt": SAVE})
     assert status == 429
     assert answer["error"]["type"] == "too_many_pending"
-    assert f"{LIMIT} prompts waiting" in answer["error"]["message"]
+    assert (
+        answer["error"]["message"]
+        == f"you have reached the limit of {LIMIT} waiting prompts per user"
+    )
     assert answer["error"]["details"]  # the frontend shows "message: details"
     assert answer["node_errors"] == {}
     assert len(await site.pending("alice")) == LIMIT
