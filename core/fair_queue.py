@@ -16,8 +16,9 @@ the last ``front`` prompt) there is at most one prompt of each other user.
 
 "Served" is learnt from the queue itself, not from history (which a user may clear): a
 numbered prompt that has left the pending queue counts as served, in the order of the
-numbers. A prompt that a user deleted therefore counts as served too: deleting never moves
-anyone ahead, and costs the deleter at most their place in one round.
+numbers. A prompt that a user deleted therefore counts as their turn too: deleting and
+queueing again does not move anyone ahead of the users who wait, and a user whose prompts
+were all deleted comes back at their fair place (not behind everyone's numbers).
 
 The numbers only order what is pending, so they start again from ``ORIGIN`` whenever the
 queue is empty; the service order lives in a separate counter. Everything here runs on the
