@@ -46,6 +46,8 @@ class Settings:
     failure_limit: int = 5
     failure_window_seconds: int = 60
     cheap_hashing_for_tests: bool = False
+    max_pending: int | None = None
+    """How many prompts one user may have waiting in the queue; None: no limit."""
 
     @property
     def audit_log_path(self) -> Path:
@@ -82,6 +84,7 @@ def load_settings(environ: Mapping[str, str], user_dir: Path) -> Settings:
         failure_limit=_int(environ, "COMFYUI_AUTH_FAILURE_LIMIT", 5, 1, 1000),
         failure_window_seconds=_int(environ, "COMFYUI_AUTH_FAILURE_WINDOW", 60, 1, 86400),
         cheap_hashing_for_tests=_flag(environ, "COMFYUI_AUTH_TEST_CHEAP_HASHING"),
+        max_pending=_optional_int(environ, "COMFYUI_AUTH_MAX_PENDING", 1, 100_000),
     )
 
 
@@ -113,6 +116,13 @@ def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: in
             fix=f"set {name} to such a number or unset it (default {default})",
         )
     return value
+
+
+def _optional_int(environ: Mapping[str, str], name: str, low: int, high: int) -> int | None:
+    """Like ``_int``, for a limit that is off unless set."""
+    if not environ.get(name, "").strip():
+        return None
+    return _int(environ, name, low, low, high)
 
 
 def _optional_path(environ: Mapping[str, str], name: str) -> Path | None:

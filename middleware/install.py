@@ -47,6 +47,8 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
     from ..core.setup_token import SetupToken
     from .auth_middleware import make_auth_middleware
     from .credential_watcher import watcher_context
+    from .current_user import current_user_inputs
+    from .fair_queue import fair_numbers
     from .health_route import warm_device_probe
     from .host_events import install_event_routing
     from .login_routes import add_auth_routes
@@ -65,6 +67,8 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
     app.on_startup.append(classify_routes(runtime))
     if host.add_on_prompt_handler is not None:
         host.add_on_prompt_handler(own_prompts(runtime))
+        host.add_on_prompt_handler(fair_numbers(runtime))
+        host.add_on_prompt_handler(current_user_inputs)
     runtime.host_users.bind(lambda request: request[IDENTITY].name if IDENTITY in request else None)
     install_save_path_hook(runtime)
     install_event_routing(runtime)

@@ -35,6 +35,7 @@ from aiohttp import web
 from ..core.identity import Identity
 from . import responses
 from .client_ids import TAKEN as CLIENT_ID_TAKEN
+from .fair_queue import AHEAD, prompts_ahead, queue_fairly
 from .isolated_call import Call, RuleTable, json_answer, json_object, rewrite
 from .runtime import AuthRuntime
 from .user_files import refused_file_reference
@@ -86,7 +87,7 @@ async def queue_prompt(call: Call) -> web.StreamResponse:
             return responses.forbidden(refusal)
     caller = PROMPT_CALLER.set(call.identity)
     try:
-        response = await call.forward()
+        response = await queue_fairly(call.runtime, call.identity, call.handler, call.request)
     finally:
         PROMPT_CALLER.reset(caller)
     answer = json_answer(response)  # hosts without on_prompt hooks: record from the answer
@@ -97,12 +98,13 @@ async def queue_prompt(call: Call) -> web.StreamResponse:
 
 async def _own_queue(call: Call) -> web.StreamResponse:
     def keep_own(queue: dict[str, Any]) -> dict[str, Any]:
-        return {
+        own = {
             name: [item for item in items if _is_item(item) and call.owns(item[1])]
             if isinstance(items, list)
             else items
             for name, items in queue.items()
         }
+        return {**own, AHEAD: prompts_ahead(queue, call.owns)}
 
     return rewrite(await call.forward(), keep_own)
 

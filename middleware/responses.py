@@ -80,6 +80,22 @@ def throttled(retry_after: int) -> web.Response:
     )
 
 
+def too_many_pending(limit: int) -> web.Response:
+    """429 for a prompt past the per-user limit, in ComfyUI's own shape for a refused prompt.
+
+    The frontend shows ``error.message: error.details`` of a failed ``POST /prompt`` in its
+    error dialog, as it does for ComfyUI's own queue errors.
+    """
+    noun = "prompt" if limit == 1 else "prompts"
+    error = {
+        "type": "too_many_pending",
+        "message": f"you have reached the limit of {limit} waiting {noun} per user",
+        "details": "queue more once one of yours has started",
+        "extra_info": {"limit": limit},
+    }
+    return json_answer(429, {"error": error, "node_errors": {}})
+
+
 def unavailable(error: ConfigError) -> web.Response:
     """503 for a configuration the package cannot use: the server stays closed."""
     return json_answer(

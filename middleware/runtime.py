@@ -12,6 +12,7 @@ from ..core.authenticator import Authenticator
 from ..core.cookie_signing import CookieSigner
 from ..core.credential_source import CredentialSource
 from ..core.errors import ConfigError
+from ..core.fair_queue import FairScheduler
 from ..core.identity import Identity
 from ..core.passwords import PasswordVerifier, make_hasher
 from ..core.prompt_owners import PromptOwners
@@ -46,6 +47,7 @@ class AuthRuntime:
     client_ids: ClientIdOwners
     routes: HostRoutes
     prompt_owners: PromptOwners = field(default_factory=PromptOwners)
+    scheduler: FairScheduler = field(default_factory=FairScheduler)
     setup_token: SetupToken | None = None
     keys_seen: set[str] = field(default_factory=set)
     """Ids of the API keys used since start: the first use of each is audited, not every one."""

@@ -1,10 +1,11 @@
-"""Node classes for ComfyUI's graph: none.
+"""Node classes for ComfyUI's graph: the "Current User" node.
 
-comfyui-auth adds no graph nodes. The mappings exist because ComfyUI counts a custom node
-without ``NODE_CLASS_MAPPINGS`` as a failed import.
+Imports nothing of ComfyUI's or of the rest of the package, so tests import it as it is.
 """
 
 from __future__ import annotations
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+from .current_user import CLASS_TYPE, CurrentUser
+
+NODE_CLASS_MAPPINGS: dict[str, type] = {CLASS_TYPE: CurrentUser}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {CLASS_TYPE: "Current User"}

@@ -145,11 +145,19 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_comfyui(
-    tree: ComfyUITree, base_dir: Path, env: Mapping[str, str], extra_args: Sequence[str] = ()
+    tree: ComfyUITree,
+    base_dir: Path,
+    env: Mapping[str, str],
+    extra_args: Sequence[str] = (),
+    *,
+    custom_nodes: Mapping[str, Path] | None = None,
 ) -> Iterator[RunningComfyUI]:
-    """Start ComfyUI with this repository in ``base_dir/custom_nodes``; stop it afterwards."""
+    """Start ComfyUI with ``custom_nodes`` (default: this repository) linked into
+    ``base_dir/custom_nodes``; stop it afterwards."""
     (base_dir / "custom_nodes").mkdir(parents=True, exist_ok=True)
-    (base_dir / "custom_nodes" / "comfyui-auth").symlink_to(REPO_ROOT, target_is_directory=True)
+    nodes = {"comfyui-auth": REPO_ROOT} if custom_nodes is None else custom_nodes
+    for name, folder in nodes.items():
+        (base_dir / "custom_nodes" / name).symlink_to(folder, target_is_directory=True)
     port = free_port()
     command = [
         str(tree.python),
@@ -177,7 +185,7 @@ def start_comfyui(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_answering(url + "/health", process, log_path)
+        wait_until_answering(url + ("/health" if nodes else "/"), process, log_path)
         yield RunningComfyUI(
             url=url, log_path=log_path, base_dir=base_dir, tree=tree, args=tuple(extra_args)
         )

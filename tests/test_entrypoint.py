@@ -71,7 +71,7 @@ async def test_the_middleware_goes_in_front_of_comfyuis_own(
 ) -> None:
     monkeypatch.setenv("COMFYUI_API_KEY", "entrypoint-key-0123456789")
     module = load_like_comfyui()
-    assert module.NODE_CLASS_MAPPINGS == {}
+    assert list(module.NODE_CLASS_MAPPINGS) == ["ComfyUIAuthCurrentUser"]
     assert module.WEB_DIRECTORY == "./js"
     assert host_modules.app.middlewares[0].__name__ == "comfyui_auth"
     assert len(host_modules.app.middlewares) == 2

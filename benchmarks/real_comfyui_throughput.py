@@ -1,0 +1,217 @@
+"""Throughput and latency of a real ComfyUI with this package, against the bare server.
+
+Starts three real ComfyUI processes from one tree (``../shared/comfyui-0.8.0`` or
+``COMFYUI_DIR``): bare, with a pass-through middleware (the floor any custom node pays), and
+with comfyui-auth. ``wrk`` (Debian's, installed if missing and run as root) drives each in
+turn over loopback with 32 connections on ``GET /api/prompt``, the route the frontend polls,
+for several rounds; the table gives req/s, p50 and p99 per variant and the ratio to the bare
+server measured in the same round (these machines are noisy: only same-run ratios mean
+anything). Then it measures the stall rule: ``/health`` and ``/api/prompt`` latency while 20
+wrong-password sign-ins arrive at once.
+
+    .venv/bin/python benchmarks/real_comfyui_throughput.py [--rounds 3] [--seconds 5]
+
+Bounded: every request goes to 127.0.0.1, for ``rounds x variants x seconds`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import conftest  # noqa: F401 - registers the package as comfyui_auth
+
+from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
+from comfyui_auth.tests.comfyui_harness import (
+    ComfyUITree,
+    RunningComfyUI,
+    comfyui_trees,
+    start_comfyui,
+    tree_python,
+)
+
+KEY = "benchmark-admin-key-0123456789abcdef"
+PASSWORD = "benchmark-password-123"  # noqa: S105 - a throw-away account on loopback
+PASSTHROUGH_NODE = '''"""One pass-through middleware: the floor any middleware pays."""
+from aiohttp import web
+import server
+
+@web.middleware
+async def passthrough(request, handler):
+    return await handler(request)
+
+server.PromptServer.instance.app.middlewares.insert(0, passthrough)
+NODE_CLASS_MAPPINGS = {}
+'''
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    server: str
+    headers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Measured:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def wrk(url: str, headers: tuple[str, ...], seconds: int) -> Measured:
+    command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    for header in headers:
+        command += ["-H", header]
+    output = subprocess.run(  # noqa: S603 - fixed command, loopback URL
+        [*command, url], check=True, capture_output=True, text=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    return Measured(rps, _latency(output, "50%"), _latency(output, "99%"))
+
+
+def _latency(output: str, percentile: str) -> float:
+    match = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"wrk printed no {percentile} latency:\n{output}")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() != 0:
+        sys.exit("benchmark: needs wrk (apt-get install wrk)")
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)  # noqa: S607
+
+
+def write_auth_file(folder: Path) -> Path:
+    verifier = PasswordVerifier(make_hasher(cheap_for_tests=False))  # the real cost
+    path = folder / "auth.json"
+    path.write_text(json.dumps([{"user": "bench", "hash": verifier.hash(PASSWORD)}]))
+    return path
+
+
+@contextlib.contextmanager
+def three_servers(tree: ComfyUITree, work: Path) -> Iterator[dict[str, RunningComfyUI]]:
+    passthrough = work / "passthrough-node"
+    passthrough.mkdir()
+    (passthrough / "__init__.py").write_text(PASSTHROUGH_NODE)
+    env = {"COMFYUI_API_KEY": KEY, "COMFYUI_AUTH_FILE": str(write_auth_file(work))}
+    plans = {
+        "bare": ({}, {}),
+        "passthrough": ({}, {"passthrough": passthrough}),
+        "comfyui-auth": (env, None),
+    }
+    with contextlib.ExitStack() as stack:
+        running = {}
+        for name, (variables, nodes) in plans.items():
+            base = work / name
+            base.mkdir()
+            started = contextlib.contextmanager(start_comfyui)
+            running[name] = stack.enter_context(started(tree, base, variables, custom_nodes=nodes))
+        yield running
+
+
+async def session_cookie(base: str) -> str:
+    async with aiohttp.ClientSession() as http:
+        login = {"username": "bench", "password": PASSWORD}
+        async with http.post(base + "/auth/login", json=login) as answer:
+            answer.raise_for_status()
+            return f"comfyui_auth_session={answer.cookies['comfyui_auth_session'].value}"
+
+
+async def stall_check(base: str) -> dict[str, float]:
+    """p99 of /health and /api/prompt (ms) while 20 wrong-password sign-ins run at once."""
+    async with aiohttp.ClientSession() as http:
+
+        async def wrong_login(i: int) -> None:
+            body = {"username": "bench", "password": f"wrong-{i}"}  # a real argon2id check
+            async with http.post(base + "/auth/login", json=body) as answer:
+                await answer.read()
+
+        async def probe(path: str, headers: dict[str, str], count: int) -> list[float]:
+            times = []
+            for _ in range(count):
+                start = time.perf_counter()
+                async with http.get(base + path, headers=headers) as answer:
+                    await answer.read()
+                times.append((time.perf_counter() - start) * 1000)
+            return times
+
+        logins = asyncio.gather(*(wrong_login(i) for i in range(20)))
+        health, prompt = await asyncio.gather(
+            probe("/health", {}, 100), probe("/api/prompt", {"X-API-Key": KEY}, 100)
+        )
+        await logins
+    return {"/health": _p99(health), "/api/prompt": _p99(prompt)}
+
+
+def _p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    ensure_wrk()
+    directory = comfyui_trees()[0]
+    tree = ComfyUITree(directory, tree_python(directory))
+    with tempfile.TemporaryDirectory() as work, three_servers(tree, Path(work)) as servers:
+        cookie = asyncio.run(session_cookie(servers["comfyui-auth"].url))
+        variants = [
+            Variant("bare", "bare"),
+            Variant("pass-through middleware", "passthrough"),
+            Variant("comfyui-auth, Authorization: Bearer", "comfyui-auth",
+                    (f"Authorization: Bearer {KEY}",)),
+            Variant("comfyui-auth, X-API-Key", "comfyui-auth", (f"X-API-Key: {KEY}",)),
+            Variant("comfyui-auth, session cookie", "comfyui-auth", (f"Cookie: {cookie}",)),
+        ]  # fmt: skip
+        results: dict[str, list[tuple[Measured, Measured]]] = {v.name: [] for v in variants}
+        for _ in range(args.rounds):
+            bare = wrk(servers["bare"].url + "/api/prompt", (), args.seconds)
+            for variant in variants:
+                url = servers[variant.server].url + "/api/prompt"
+                measured = (
+                    bare if variant.server == "bare" else wrk(url, variant.headers, args.seconds)
+                )
+                results[variant.name].append((measured, bare))
+        print(f"ComfyUI {tree.version}, {args.rounds} rounds of {args.seconds} s, 32 connections,"
+              " GET /api/prompt; ratios to the bare server of the same round")  # fmt: skip
+        print("| variant | req/s | p50 ms | p99 ms | req/s / bare | p99 / bare |")
+        print("|---|---|---|---|---|---|")
+        for name, rounds in results.items():
+            rps = statistics.median(m.rps for m, _ in rounds)
+            p50 = statistics.median(m.p50_ms for m, _ in rounds)
+            p99 = statistics.median(m.p99_ms for m, _ in rounds)
+            ratios = [m.rps / b.rps for m, b in rounds]
+            p99s = [m.p99_ms / b.p99_ms for m, b in rounds]
+            ratio = f"{min(ratios):.2f}-{max(ratios):.2f}"
+            p99_ratio = f"{min(p99s):.2f}-{max(p99s):.2f}"
+            print(f"| {name} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ratio} | {p99_ratio} |")
+        stalls = asyncio.run(stall_check(servers["comfyui-auth"].url))
+        print("p99 while 20 wrong-password sign-ins arrive at once: "
+              + ", ".join(f"{path} {ms:.1f} ms" for path, ms in stalls.items()))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
