@@ -1,7 +1,9 @@
 """The one place that decides who a caller is, from a key, a password or a session.
 
-Session-store calls run in a worker thread: SQLite fsyncs on every login and logout, and a
-Redis that hangs must stall one request, not the event loop that serves everyone.
+A warm session is served from memory (``session_cache``): no database read, no thread hop.
+Session-store calls that remain (a cold session, sign-in, sign-out) run in a worker thread:
+SQLite fsyncs on every login and logout, and a Redis that hangs must stall one request, not
+the event loop that serves everyone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .auth_file import UserRecord
 from .credential_source import CredentialSource
 from .identity import ENV_KEY_ID, Identity, Role, Via
 from .passwords import PasswordVerifier
+from .session_cache import SHARED_TTL_S, SessionCache
 from .session_store import SessionRecord, SessionStore, hash_session_id
 from .settings import Settings
 
@@ -51,6 +54,7 @@ class Authenticator:
         self.verifier = verifier
         self._on_revoked = on_revoked
         self._clock = clock
+        self._cache = SessionCache(ttl=SHARED_TTL_S if sessions.shared else None)
 
     def identify_key(self, token: bytes) -> Identity | None:
         """The identity an API key proves (a digest and a constant-time compare: no thread)."""
@@ -65,14 +69,20 @@ class Authenticator:
 
     async def identify_session(self, session_id: str) -> Identity | None:
         """The identity of a live session whose credential has not changed since login."""
-        record = await asyncio.to_thread(self.sessions.find, session_id)
+        now = self._clock()
+        id_hash = hash_session_id(session_id)
+        record = self._cache.get(id_hash, now)
         if record is None:
-            return None
+            record = await asyncio.to_thread(self.sessions.find, session_id)
+            if record is None:
+                return None
+            self._cache.put(record, now)
         store = self.credentials.current
-        tag = store.credential_tag(record.user, record.key_id, self._clock())
+        tag = store.credential_tag(record.user, record.key_id, now)
         if tag is None or tag != record.tag:
             # The password, role or key changed (or went) since login: the session ends here,
             # at its first use after the change, and the audit trail says so.
+            self._cache.drop(record.id_hash)
             await asyncio.to_thread(self.sessions.end, record.id_hash)
             if self._on_revoked is not None:
                 self._on_revoked(record)
@@ -108,6 +118,7 @@ class Authenticator:
                 persistent=remember,
             )
         )
+        self._cache.put(record, self._clock())
         return NewSession(
             session_id,
             record,
@@ -126,9 +137,16 @@ class Authenticator:
         return await asyncio.to_thread(self._end_session, session_id)
 
     def _end_session(self, session_id: str) -> SessionRecord | None:
+        id_hash = hash_session_id(session_id)
+        self._cache.drop(id_hash)
         record = self.sessions.find(session_id)
-        self.sessions.end(hash_session_id(session_id))
+        self.sessions.end(id_hash)
         return record
+
+    async def end_user_sessions(self, user: str) -> int:
+        """End every session of ``user`` (removed from ``auth.json``); the number ended."""
+        self._cache.drop_user(user)
+        return await asyncio.to_thread(self.sessions.end_user, user)
 
     def _role_of(self, record: SessionRecord) -> Role:
         if record.key_id == ENV_KEY_ID:

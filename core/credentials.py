@@ -31,6 +31,10 @@ class CredentialStore:
     admin_key: Secret | None
     tag_key: bytes = field(repr=False)
     keys_by_id: Mapping[str, tuple[UserRecord, ApiKeyRecord]] = field(init=False, repr=False)
+    _tags: dict[tuple[str, ...], str] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    """Tags computed so far: a snapshot never changes, and a session's every request asks."""
 
     def __post_init__(self) -> None:
         keys = {key.key_id: (user, key) for user in self.users.values() for key in user.api_keys}
@@ -76,8 +80,11 @@ class CredentialStore:
         return self._tag("key", found[1].digest, user.role)
 
     def _tag(self, *parts: str) -> str:
-        message = "\0".join(parts).encode("utf-8", "surrogatepass")
-        return hmac.new(self.tag_key, message, hashlib.sha256).hexdigest()
+        known = self._tags.get(parts)
+        if known is None:
+            message = "\0".join(parts).encode("utf-8", "surrogatepass")
+            known = self._tags[parts] = hmac.new(self.tag_key, message, hashlib.sha256).hexdigest()
+        return known
 
 
 def load_credentials(settings: Settings, tag_key: bytes) -> CredentialStore:

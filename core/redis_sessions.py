@@ -39,6 +39,8 @@ class RedisSessionStore:
     gets a 503, and the event loop serves everyone else meanwhile.
     """
 
+    shared = True  # every instance writes it
+
     def __init__(self, client: redis.Redis, *, clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._clock = clock

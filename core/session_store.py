@@ -53,6 +53,9 @@ def new_session(
 class SessionStore(Protocol):
     """Create, find and end sessions; ending one ends it for every instance sharing the store."""
 
+    shared: bool
+    """True when other instances change the store too (Redis): cached reads then expire fast."""
+
     def create(
         self, *, user: str, key_id: str | None, tag: str, lifetime: float, persistent: bool
     ) -> tuple[str, SessionRecord]:

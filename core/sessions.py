@@ -36,6 +36,8 @@ _COLUMNS = "id_hash, user, key_id, tag, csrf_token, created, expires, persistent
 class SqliteSessionStore:
     """A ``SessionStore`` in one SQLite file; safe to call from several threads."""
 
+    shared = False  # only this process writes it
+
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._lock = threading.Lock()

@@ -49,7 +49,7 @@ async def apply_file_changes(runtime: AuthRuntime) -> None:
         try:
             for key in removed:
                 name = before.users[key].name
-                ended = await asyncio.to_thread(runtime.authenticator.sessions.end_user, name)
+                ended = await runtime.authenticator.end_user_sessions(name)
                 if ended:
                     runtime.audit.record("session_revoked", user=name, reason="user removed")
         except SharedStateUnavailable as error:

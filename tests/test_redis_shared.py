@@ -8,8 +8,10 @@ an open door - and never shows the URL, which can hold a password.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.core.redis_connection import connect
 from comfyui_auth.core.redis_sessions import RedisSessionStore
 from comfyui_auth.core.secret import Secret
+from comfyui_auth.core.session_cache import SHARED_TTL_S
 from comfyui_auth.core.state_files import ensure_private_dir, write_private_file
 from comfyui_auth.tests.minimal_host import MinimalHost, build_minimal_host
 from comfyui_auth.tests.redis_server import RedisServer, free_port
@@ -131,10 +134,21 @@ async def test_a_logout_on_one_instance_ends_the_session_on_the_other(
 ) -> None:
     a, b = pair
     cookie = await a.sign_in()
+    assert await a.me(cookie) == 200  # now in a's memory
     logout = await b.client.post("/auth/logout", headers={"Cookie": f"{SESSION}={cookie}"})
     assert logout.status == 200
-    assert await a.me(cookie) == 401
     assert await b.me(cookie) == 401
+    assert await seconds_until_refused(a, cookie) <= SHARED_TTL_S + 0.2
+
+
+async def seconds_until_refused(instance: Instance, cookie: str, limit: float = 3.0) -> float:
+    """How long ``instance`` still accepts ``cookie`` (it may remember a session a second)."""
+    start = time.monotonic()
+    while await instance.me(cookie) != 401:
+        if time.monotonic() - start > limit:
+            pytest.fail(f"the session still worked {limit} s after it ended elsewhere")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
 
 
 async def test_failed_logins_on_one_instance_count_toward_the_throttle_on_the_other(
@@ -170,7 +184,8 @@ async def test_ending_a_users_sessions_on_one_instance_ends_them_everywhere(
     assert a.host.runtime.authenticator.sessions.end_user("gina") == 2
     # B has not reloaded anything: only the shared store can have ended its session.
     assert b.host.runtime.authenticator.credentials.current.user("gina") is not None
-    assert [await b.me(from_a), await b.me(from_b), await a.me(from_b)] == [401] * 3
+    assert [await b.me(from_a), await a.me(from_b)] == [401] * 2
+    assert await seconds_until_refused(b, from_b) <= SHARED_TTL_S + 0.2  # b remembered it
 
 
 async def test_a_password_change_ends_sessions_on_every_instance(
