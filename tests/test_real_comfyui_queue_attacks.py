@@ -130,7 +130,7 @@ async def test_a_body_in_an_unknown_charset_is_refused_not_passed_on(
 async def test_head_is_filtered_like_get(client: Client) -> None:
     await running_and_pending(client)
     _, bobs_view = await client.call("bob", "GET", "/api/queue")
-    assert bobs_view == {"queue_running": [], "queue_pending": []}
+    assert (bobs_view["queue_running"], bobs_view["queue_pending"]) == ([], [])
     head = await client.raw("bob", "HEAD", "/api/queue")
     assert head.status == 200
     assert int(head.headers["Content-Length"]) == len(json.dumps(bobs_view))
