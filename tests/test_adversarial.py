@@ -1219,11 +1219,6 @@ THROTTLING = [
     ),
     pytest.param(
         False,
-        [*_guesses("key"), Attempt("key", ADMIN_KEY, 429)],
-        id="right-key-while-the-address-is-throttled",
-    ),
-    pytest.param(
-        False,
         [
             *[
                 Attempt("login", f"wrong-{i}", 401, user=f"user{i}", headers=_spoofed(i))
