@@ -31,6 +31,7 @@ MAX_BASIC_PASSWORD_LENGTH = 1024
 QUERY_CARRIERS = ("api_key", "token")
 SESSION_COOKIE = "comfyui_auth_session"
 CSRF_COOKIE = "comfyui_auth_csrf"
+DEVICE_COOKIE = "comfyui_auth_device"
 CSRF_HEADER = "X-CSRF-Token"
 
 

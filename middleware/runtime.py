@@ -21,6 +21,7 @@ from ..core.settings import Settings
 from ..core.setup_token import SetupToken
 from ..core.state_files import ensure_private_dir, read_or_create_signing_key
 from ..core.throttle import FailureThrottle, failure_windows
+from ..core.trusted_devices import TrustedDevices
 from .client_ids import ClientIdOwners
 from .host_adapter import HostAdapter
 from .host_users import HostUsers
@@ -43,6 +44,7 @@ class AuthRuntime:
     index: IndexInjector
     host_users: HostUsers
     client_ids: ClientIdOwners
+    devices: TrustedDevices
     prompt_owners: PromptOwners = field(default_factory=PromptOwners)
     setup_token: SetupToken | None = None
     keys_seen: set[str] = field(default_factory=set)
@@ -77,6 +79,7 @@ def build_runtime(settings: Settings, host: HostAdapter) -> AuthRuntime:
         index=IndexInjector(host.web_root),
         host_users=HostUsers(host.user_manager),
         client_ids=ClientIdOwners(),
+        devices=TrustedDevices(signing_key),
     )
 
 
