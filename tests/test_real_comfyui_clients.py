@@ -43,7 +43,7 @@ PROMPT: dict[str, Any] = {
           "_meta": {"title": "Save Image"}},
 }  # fmt: skip  (as ComfyUI's "Export (API)" writes it, titles included)
 COMFYSCRIPT = """
-import os, sys, aiohttp
+import os, sys, time, aiohttp
 from comfy_script.runtime import load, Workflow
 from comfy_script.client import Client
 url, mode, credential = sys.argv[1:4]
@@ -53,6 +53,9 @@ def session():
     user, password = credential.split(":", 1)
     return aiohttp.ClientSession(auth=aiohttp.BasicAuth(user, password))  # its README's example
 load(Client(url, session_factory=session), watch=True)
+# Its watcher connects the WebSocket in a background thread; a prompt that finishes before
+# it is connected is never seen (ComfyScript's race, not the server's): let it connect.
+time.sleep(3)
 from comfy_script.runtime.nodes import EmptyImage, SaveImage
 with Workflow():
     saved = SaveImage(EmptyImage(8, 8, 1, 0), "comfyscript")
