@@ -37,10 +37,16 @@ PASSWORD = "alice-clients-password-123"
 ALICE_KEY, ALICE_KEY_ID = generate_token()
 PNG = b"\x89PNG\r\n\x1a\n"
 PROMPT: dict[str, Any] = {
-    "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1,
-                                                  "color": 0}, "_meta": {"title": "Empty Image"}},
-    "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "clients"},
-          "_meta": {"title": "Save Image"}},
+    "1": {
+        "class_type": "EmptyImage",
+        "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0},
+        "_meta": {"title": "Empty Image"},
+    },
+    "2": {
+        "class_type": "SaveImage",
+        "inputs": {"images": ["1", 0], "filename_prefix": "clients"},
+        "_meta": {"title": "Save Image"},
+    },
 }  # fmt: skip  (as ComfyUI's "Export (API)" writes it, titles included)
 COMFYSCRIPT = """
 import os, sys, time, aiohttp
