@@ -1,8 +1,11 @@
 """The audit trail: one JSON object per line, to ``user/__auth/audit.log`` and the console.
 
 Events carry time, event name, user, client address, route and a fixed reason. Nothing secret
-is ever passed in; as a second line of defence, ``api_key``/``token`` query values in a route
-are replaced by ``[redacted]`` before the line is written.
+is ever passed in; as a second line of defence, the value of every query parameter the server
+would read as a key (``api_key``, ``token``) is replaced by ``[redacted]`` before the line is
+written. Names are matched by meaning, not spelling: decoded as yarl decodes them for the
+server (``api%5Fkey`` is ``api_key``), then again in case of double encoding, and compared
+without regard to case, so no spelling the server accepts reaches the file.
 
 The file holds user names and addresses, so it is created owner-only (0600). Events anyone
 can cause without credentials (refusals, throttling, failed logins) are written at most
@@ -18,17 +21,18 @@ import enum
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 console = logging.getLogger("comfyui_auth.audit")
-# Up to the next "&" only: a route is aiohttp's ``path_qs``, which never holds a fragment but
-# shows an encoded "#" (%23) in a query value decoded, so "#" can be part of a key.
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:api_key|token)=)[^&]*")
+SECRET_QUERY_NAMES = frozenset({"api_key", "token"})
+"""``request_credentials.QUERY_CARRIERS``, compared case-insensitively."""
+REDACTED = "[redacted]"
+_DECODING_ROUNDS = 4
 _QUIET_EVENTS = frozenset({"access_refused", "key_used"})
 FLOODABLE_EVENTS = frozenset({"access_refused", "throttled", "login_failure"})
 """Events an anonymous client can cause at will: their file lines are rate-limited."""
@@ -39,8 +43,34 @@ FILE_MODE = 0o600
 
 
 def redact_route(route: str) -> str:
-    """The route with any ``api_key``/``token`` query value removed."""
-    return _SECRET_QUERY.sub(r"\1[redacted]", route)
+    """The route with the value of every key-carrying query parameter replaced.
+
+    Parameters are split at "&" only, as yarl splits them: a route is aiohttp's ``path_qs``,
+    which never holds a fragment but may show an encoded "#" (%23) in a value decoded, so
+    "#" and ";" can be part of a key and are redacted with it.
+    """
+    path, question, query = route.partition("?")
+    if not question:
+        return route
+    pairs = [_redacted_pair(pair) for pair in query.split("&")]
+    return path + question + "&".join(pairs)
+
+
+def _redacted_pair(pair: str) -> str:
+    name, equals, _ = pair.partition("=")
+    return name + equals + REDACTED if equals and _names_a_key(name) else pair
+
+
+def _names_a_key(name: str) -> bool:
+    """Whether any decoding of ``name`` is a key carrier's name."""
+    for _ in range(_DECODING_ROUNDS):
+        if name.strip().casefold() in SECRET_QUERY_NAMES:
+            return True
+        decoded = unquote_plus(name)
+        if decoded == name:
+            return False
+        name = decoded
+    return True  # still decoding after several rounds: nobody writes a name like that
 
 
 class _Decision(enum.Enum):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .auth_file import UserRecord
+from .basic_memory import BasicMemory
 from .credential_source import CredentialSource
 from .identity import ENV_KEY_ID, Identity, Role, Via
 from .passwords import PasswordVerifier
@@ -55,6 +56,7 @@ class Authenticator:
         self._on_revoked = on_revoked
         self._clock = clock
         self._cache = SessionCache(ttl=SHARED_TTL_S if sessions.shared else None)
+        self.basic = BasicMemory(credentials.current.tag_key)
 
     def identify_key(self, token: bytes) -> Identity | None:
         """The identity an API key proves (a digest and a constant-time compare: no thread)."""
@@ -66,6 +68,23 @@ class Authenticator:
         stored = user.password if user is not None else None
         matched = await asyncio.to_thread(self.verifier.verify, stored, password)
         return user if matched else None
+
+    def recall_basic(self, username: str, password: str) -> Identity | None:
+        """The identity of a Basic pair verified before, while its credential is unchanged."""
+        digest = self.basic.digest(username, password)
+        user = self.basic.recall(digest, self.credentials.current, self._clock())
+        return Identity(user.name, user.role, Via.BASIC) if user is not None else None
+
+    async def verify_basic(self, username: str, password: str) -> Identity | None:
+        """Check a Basic pair's password (off the event loop); remember the pair if it holds."""
+        store = self.credentials.current
+        user = await self.check_password(username, password)
+        if user is None:
+            return None
+        tag = store.credential_tag(user.name, None, self._clock())
+        if tag is not None:
+            self.basic.remember(self.basic.digest(username, password), user.name, tag)
+        return Identity(user.name, user.role, Via.BASIC)
 
     async def identify_session(self, session_id: str) -> Identity | None:
         """The identity of a live session whose credential has not changed since login."""

@@ -17,6 +17,8 @@ class Via(str, enum.Enum):
     """How the caller proved who they are; CSRF rules apply only to ambient credentials."""
 
     API_KEY = "api_key"
+    BASIC = "basic"
+    """HTTP Basic with a password; Basic with an API key as the password is ``API_KEY``."""
     SESSION = "session"
     PROXY = "proxy"
 
@@ -44,5 +46,10 @@ class Identity:
 
     @property
     def uses_ambient_credentials(self) -> bool:
-        """Cookies and proxy headers are sent by browsers on their own: CSRF applies."""
-        return self.via is not Via.API_KEY
+        """Cookies and proxy headers are sent by browsers on their own: CSRF applies.
+
+        Browsers also resend Basic credentials on their own; those are honoured only when the
+        request shows no cross-site origin at all (``same_origin.is_cross_site``, checked when
+        the caller is identified), so scripts, which send no ``Origin``, need no CSRF token.
+        """
+        return self.via not in (Via.API_KEY, Via.BASIC)

@@ -31,6 +31,12 @@ user's own record, one of a bounded set of names). As a record stays in the tabl
 window after its last failure, at most ``capacity`` records per kind can be waiting for the
 sweep: ``limits`` holds at most about twice ``capacity`` keys per kind and window.
 
+Trusted browsers' records (``device``, see ``trusted_devices``) are a bounded kind too: a
+device cookie is issued only after a successful sign-in, but anyone with an account can
+collect many. When their table is full, devices share the overflow record, and a device whose
+record is throttled is judged as an untrusted browser: a flood of devices costs the trusted
+browsers their head start, never anyone's sign-in below the untrusted rules.
+
 With Redis (``SharedKeys``) every key is its own record: the table would be per instance and
 could not agree across instances; Redis expires each record by TTL and its ``maxmemory``
 (with ``noeviction``, so a full Redis fails closed with 503) bounds the rest.
@@ -42,7 +48,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-KINDS = ("addr", "user")
+KINDS = ("addr", "user", "device")
 """The bounded kinds; any other (``account``) keeps its own record, outside the table."""
 
 

@@ -2,7 +2,8 @@
 
 Order of decisions for every request that is not on the public list:
 
-1. who is calling (API key, trusted-proxy header, or session cookie) - ``identify``;
+1. who is calling (API key, trusted-proxy header, session cookie, or HTTP Basic) -
+   ``identify``;
 2. nobody: a browser navigation is sent to the login page, anything else gets 401;
 3. may they reach this route (``route_policy``), and, for cookie or proxy callers, does a
    write or WebSocket come from this site with the CSRF token (``same_origin``);
@@ -24,7 +25,7 @@ from aiohttp import hdrs, web
 from ..core.auth_file import lookup_key
 from ..core.errors import BadBody, MalformedCredentials, SharedStateUnavailable
 from ..core.identity import ENV_KEY_USER, Identity, Role, Via
-from ..core.throttle import address_key
+from ..core.throttle import address_key, user_key
 from . import responses
 from .client_ids import TAKEN as CLIENT_ID_TAKEN
 from .client_view import ClientView, client_view
@@ -34,11 +35,19 @@ from .isolated_call import Call, RuleTable
 from .public_paths import is_public
 from .queue_isolation import USER_RULES as PROMPT_RULES
 from .queue_isolation import queue_prompt
-from .request_credentials import CSRF_HEADER, SESSION_COOKIE, has_query_key, presented_key
+from .request_credentials import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    BasicCredentials,
+    has_query_key,
+    key_bytes,
+    presented_basic,
+    presented_key,
+)
 from .return_path import safe_return_path
 from .route_policy import may_reach
 from .runtime import IDENTITY, AuthRuntime, Handler
-from .same_origin import is_same_origin
+from .same_origin import is_cross_site, is_same_origin
 from .user_files import FILE_RULES, REQUEST_CALLER, own_users
 
 logger = logging.getLogger(__name__)
@@ -130,7 +139,12 @@ def _is_cors_preflight(request: web.Request) -> bool:
 async def identify(
     runtime: AuthRuntime, request: web.Request, view: ClientView
 ) -> Identity | web.StreamResponse | None:
-    """The caller's identity, a refusal (bad or throttled key), or None for nobody."""
+    """The caller's identity, a refusal (bad or throttled credential), or None for nobody.
+
+    An API key wins over everything else; HTTP Basic counts last, so a browser behind a
+    proxy that adds its own Basic header keeps its session, and never when a browser says
+    another site started the request (browsers resend Basic credentials on their own).
+    """
     token = presented_key(request)
     if token is not None:
         return await _identify_key(runtime, request, view, token)
@@ -141,32 +155,97 @@ async def identify(
     if cookie:
         session_id = runtime.cookies.unsign(cookie)
         if session_id is not None:
-            return await runtime.authenticator.identify_session(session_id)
+            identity = await runtime.authenticator.identify_session(session_id)
+            if identity is not None:
+                return identity
+    basic = presented_basic(request)
+    if basic is not None and not is_cross_site(request, view, runtime.settings.allowed_origins):
+        return await _identify_basic(runtime, request, view, basic)
     return None
 
 
 async def _identify_key(
     runtime: AuthRuntime, request: web.Request, view: ClientView, token: bytes
 ) -> Identity | web.StreamResponse:
+    """A valid key passes whatever failed before it; only failures meet the throttle.
+
+    Keys are long random strings, so counting failures guards nothing a guess could win,
+    and consulting the throttle first would let a flood of bad keys from a shared address
+    (a NAT, an untrusted proxy) lock out every holder of a good one there.
+    """
+    identity = runtime.authenticator.identify_key(token)
+    if identity is not None:
+        _audit_first_use(runtime, request, view, identity)
+        return identity
     key = address_key(view.address)
     wait = await runtime.throttle.retry_after(key)
     if wait:
         runtime.audit.record("throttled", client=view.address, route=request.path_qs)
         return responses.throttled(wait)
-    identity = runtime.authenticator.identify_key(token)
-    if identity is None:
-        await runtime.throttle.record_failure(key)
+    await runtime.throttle.record_failure(key)
+    runtime.audit.record(
+        "access_refused", client=view.address, route=request.path_qs, reason="invalid API key"
+    )
+    return responses.unauthorized("invalid API key")
+
+
+async def _identify_basic(
+    runtime: AuthRuntime, request: web.Request, view: ClientView, basic: BasicCredentials
+) -> Identity | web.StreamResponse:
+    """Basic: an API key as the password, a pair verified before, else one password hash.
+
+    The hash is throttled like a sign-in (per address and user name, checked before it
+    runs); a pair already verified and unchanged since is accepted without either.
+    """
+    authenticator = runtime.authenticator
+    key = key_bytes(basic.password)
+    identity = authenticator.identify_key(key) if key is not None else None
+    if identity is not None:
+        _audit_first_use(runtime, request, view, identity)
+        return identity
+    identity = authenticator.recall_basic(basic.user, basic.password)
+    if identity is not None:
+        return identity
+    known = authenticator.credentials.current.user(basic.user) is not None
+    keys = (address_key(view.address), user_key(lookup_key(basic.user), known=known))
+    wait = await runtime.throttle.retry_after(*keys)
+    if wait:
         runtime.audit.record(
-            "access_refused", client=view.address, route=request.path_qs, reason="invalid API key"
+            "throttled", user=basic.user, client=view.address, route=request.path_qs
         )
-        return responses.unauthorized("invalid API key")
+        return responses.throttled(wait)
+    identity = await authenticator.verify_basic(basic.user, basic.password)
+    if identity is None:
+        await runtime.throttle.record_failure(*keys)
+        runtime.audit.record(
+            "login_failure",
+            user=basic.user,
+            client=view.address,
+            route=request.path_qs,
+            reason="wrong user name or password (HTTP Basic)",
+        )
+        if _is_navigation(request):
+            return responses.redirect_to_login(safe_return_path(request.path_qs))
+        return responses.unauthorized("wrong user name or password")
+    runtime.audit.record(
+        "login_success",
+        user=identity.name,
+        client=view.address,
+        route=request.path,
+        reason="HTTP Basic password",
+    )
+    return identity
+
+
+def _audit_first_use(
+    runtime: AuthRuntime, request: web.Request, view: ClientView, identity: Identity
+) -> None:
     key_id = identity.key_id or identity.name
     if key_id not in runtime.keys_seen:
         runtime.keys_seen.add(key_id)  # bounded: only ids of valid keys get here
         runtime.audit.record(
             "key_used", user=identity.name, client=view.address, route=request.path, reason=key_id
         )
-    return identity
 
 
 def _proxy_identity(

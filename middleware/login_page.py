@@ -61,6 +61,14 @@ def render_login_page(
     )
 
 
+def render_logout_page(*, user: str, csrf_token: str) -> str:
+    """The same-origin confirmation a sign-out link shows when the browser cannot prove that
+    the user followed it on this site: one button that posts the session's CSRF token."""
+    return _template("logout.html").substitute(
+        user=_escape(user[:256]), csrf_token=_escape(csrf_token)
+    )
+
+
 def render_setup_page(*, token: str, error: str | None = None) -> str:
     """The first-run page that creates the administrator."""
     message, message_class = _message(error, None)

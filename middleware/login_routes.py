@@ -3,10 +3,16 @@
 Answers to a plain HTML form post are pages or redirects (the login page works without
 JavaScript); answers to JSON are JSON. Failure messages are generic: they never say whether a
 user name exists.
+
+Only the user signs out: ``/auth/login?logout=true`` ends the session when the browser says
+the user followed it on this site (Fetch metadata); any other request for it - a cross-site
+link, an ``<img>``, a browser without Fetch metadata - gets a confirmation page whose form
+posts the session's CSRF token, and a form post to ``/auth/logout`` needs that token.
 """
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 
 from aiohttp import web
@@ -19,7 +25,7 @@ from . import responses
 from .client_view import ClientView, client_view
 from .health_route import health_handler
 from .login_body import SubmittedFields, is_form_post, read_fields
-from .login_page import render_login_page
+from .login_page import render_login_page, render_logout_page
 from .password_upgrade import upgrade_legacy_password
 from .public_paths import (
     HEALTH_PATH,
@@ -29,11 +35,11 @@ from .public_paths import (
     LOGOUT_PATH,
     STATIC_ASSETS,
 )
-from .request_credentials import SESSION_COOKIE
+from .request_credentials import DEVICE_COOKIE, SESSION_COOKIE
 from .return_path import safe_return_path
 from .runtime import IDENTITY, AuthRuntime, Handler
-from .same_origin import is_same_origin
-from .session_cookies import clear_session_cookies, set_session_cookies
+from .same_origin import is_own_navigation, is_same_origin
+from .session_cookies import clear_session_cookies, set_device_cookie, set_session_cookies
 from .setup_routes import add_setup_routes
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -75,6 +81,10 @@ class LoginRoutes:
         next_path = safe_return_path(request.query.get("next"))
         mode = "key" if request.query.get("mode") == "key" else "password"
         if request.query.get("logout") == "true":
+            if not is_own_navigation(request):
+                confirmation = await self._logout_confirmation(request)
+                if confirmation is not None:
+                    return confirmation
             page = render_login_page(next_path=next_path, notice="You have signed out.", mode=mode)
             response = responses.html_page(200, page)
             await self._end_session(request, response, "logout")
@@ -92,10 +102,7 @@ class LoginRoutes:
         username, api_key = fields.text("username"), fields.text("api_key")
         if bool(api_key) == bool(username):
             return self._refuse(fields, 400, "Send a user name and password, or an API key.")
-        throttle_keys = [address_key(view.address)]
-        if username:
-            known = self.runtime.authenticator.credentials.current.user(username) is not None
-            throttle_keys.append(user_key(lookup_key(username), known=known))
+        throttle_keys = await self._throttle_keys(request, view, username)
         wait = await self.runtime.throttle.retry_after(*throttle_keys)
         if wait:
             self.runtime.audit.record(
@@ -114,20 +121,74 @@ class LoginRoutes:
             )
             return self._refuse(fields, 401, KEY_FAILED if api_key else LOGIN_FAILED)
         if username:
-            await self.runtime.throttle.forget(throttle_keys[1])
+            await self.runtime.throttle.forget(throttle_keys[-1])
         return await self._signed_in(request, fields, identity, view)
+
+    async def _throttle_keys(
+        self, request: web.Request, view: ClientView, username: str
+    ) -> list[str]:
+        """The failure records that judge this attempt (OWASP device cookies).
+
+        A browser that signed in as this user before, and has not failed too often since,
+        counts in its own record only: a flood of the user name from elsewhere, or from its
+        own shared address, cannot take its sign-in away. Any other attempt counts per
+        address and per user name. The user name's record comes last (it is the one a
+        success clears).
+        """
+        throttle = self.runtime.throttle
+        if username:
+            cookie = request.cookies.get(DEVICE_COOKIE)
+            device = self.runtime.devices.record_for(cookie, username)
+            if device is not None and not await throttle.retry_after(device):
+                return [device]
+        keys = [address_key(view.address)]
+        if username:
+            known = self.runtime.authenticator.credentials.current.user(username) is not None
+            keys.append(user_key(lookup_key(username), known=known))
+        return keys
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         view = self._view(request)
         if not is_same_origin(request, view, self.runtime.settings.allowed_origins, required=False):
             return responses.forbidden("cross-site sign-out refused")
+        form_post = is_form_post(request)
+        if form_post and not await self._form_carries_csrf_token(request):
+            return responses.forbidden("missing or wrong CSRF token")
         response = (
             responses.redirect(LOGIN_PATH + "?logout=true")
-            if is_form_post(request)
+            if form_post
             else responses.ok({"ok": True})
         )
         await self._end_session(request, response, "logout")
         return response
+
+    async def _live_session(self, request: web.Request) -> Identity | None:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        session_id = self.runtime.cookies.unsign(cookie) if cookie else None
+        if session_id is None:
+            return None
+        return await self.runtime.authenticator.identify_session(session_id)
+
+    async def _logout_confirmation(self, request: web.Request) -> web.StreamResponse | None:
+        """The confirmation page for a live session; None when there is nothing to end."""
+        session = await self._live_session(request)
+        if session is None or session.csrf_token is None:
+            return None
+        page = render_logout_page(user=session.name, csrf_token=session.csrf_token)
+        return responses.html_page(200, page)
+
+    async def _form_carries_csrf_token(self, request: web.Request) -> bool:
+        """A form sign-out (the confirmation page's) must post the live session's token."""
+        session = await self._live_session(request)
+        if session is None or session.csrf_token is None:
+            return True  # nothing to end: the answer only clears stale cookies
+        try:
+            sent = (await read_fields(request)).text("csrf_token")
+        except BadBody:
+            return False
+        return hmac.compare_digest(
+            sent.encode("utf-8", "replace"), session.csrf_token.encode("ascii")
+        )
 
     async def me(self, request: web.Request) -> web.StreamResponse:
         identity = request[IDENTITY]
@@ -168,6 +229,9 @@ class LoginRoutes:
         except LookupError:
             return self._refuse(fields, 401, LOGIN_FAILED)
         set_session_cookies(response, self.runtime.cookies.sign(new.session_id), new, view)
+        if fields.text("username"):
+            devices = self.runtime.devices
+            set_device_cookie(response, devices.issue(identity.name), devices.max_age, view)
         self.runtime.audit.record(
             "login_success",
             user=identity.name,

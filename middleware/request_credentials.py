@@ -1,51 +1,127 @@
-"""Where an API key may travel in a request, and how strictly each carrier is parsed.
+"""Where a credential may travel in a request, and how strictly each carrier is parsed.
 
-Carriers: ``Authorization: Bearer <key>`` (scheme case-insensitive, RFC 9110), ``X-API-Key``,
-and the query parameters ``api_key`` and ``token`` (for ``<img>`` tags, WebSocket URLs and the
-clients of older ComfyUI login nodes). Anything ambiguous - a duplicated header or parameter,
-two different keys, whitespace inside a token, non-ASCII bytes - raises
-``MalformedCredentials`` rather than guessing. Another ``Authorization`` scheme (``Basic``
-added by a proxy, say) is not ours and is ignored.
+API-key carriers: ``Authorization: Bearer <key>`` (scheme case-insensitive, RFC 9110),
+``X-API-Key``, and the query parameters ``api_key`` and ``token`` (for ``<img>`` tags,
+WebSocket URLs and the clients of older ComfyUI login nodes). ``Authorization: Basic``
+(RFC 7617) carries a user name and a password, or any user name and an API key as the
+password: what Fooocus users, ``comfy-api-simplified``, ComfyScript's ``aiohttp.BasicAuth``
+and ``ws://user:pass@host/ws`` URLs send.
+
+An empty carrier (``Bearer`` with no token, an empty ``X-API-Key``, ``?token=`` with no
+value, Basic with an empty password) is no credential at all: clients send them when no key
+is configured, and the session cookie or the login redirect must still apply. Anything
+ambiguous - a duplicated header or parameter, two different keys, whitespace inside a token,
+non-ASCII bytes in a key, Basic that is not base64 of UTF-8 ``user:password`` - raises
+``MalformedCredentials`` rather than guessing.
 """
 
 from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
 
 from aiohttp import hdrs, web
 
 from ..core.errors import MalformedCredentials
 
 MAX_KEY_LENGTH = 4096
+MAX_BASIC_USER_LENGTH = 256
+MAX_BASIC_PASSWORD_LENGTH = 1024
 QUERY_CARRIERS = ("api_key", "token")
 SESSION_COOKIE = "comfyui_auth_session"
 CSRF_COOKIE = "comfyui_auth_csrf"
+DEVICE_COOKIE = "comfyui_auth_device"
 CSRF_HEADER = "X-CSRF-Token"
+
+
+@dataclass(frozen=True)
+class BasicCredentials:
+    """What ``Authorization: Basic`` carried; the password's repr never shows it."""
+
+    user: str
+    password: str = field(repr=False)
 
 
 def presented_key(request: web.Request) -> bytes | None:
     """The one API key the request carries, or None; raise on any ambiguity."""
     found: list[bytes] = []
-    bearer = _single_header(request, hdrs.AUTHORIZATION)
+    bearer = _authorization(request, "bearer")
     if bearer is not None:
-        token = _bearer_token(bearer)
+        token = _checked(bearer.strip(), "Bearer token")
         if token is not None:
             found.append(token)
     header_key = _single_header(request, "X-API-Key")
     if header_key is not None:
-        found.append(_checked(header_key, "X-API-Key"))
-    query_values = [
-        value for name in QUERY_CARRIERS for value in request.rel_url.query.getall(name, [])
-    ]
+        token = _checked(header_key, "X-API-Key")
+        if token is not None:
+            found.append(token)
+    query_values = _query_keys(request)
     if len(query_values) > 1:
         raise MalformedCredentials("more than one api_key/token query parameter")
     if query_values:
-        found.append(_checked(query_values[0], "api_key query parameter"))
+        token = _checked(query_values[0], "api_key query parameter")
+        if token is not None:
+            found.append(token)
     if len(set(found)) > 1:
         raise MalformedCredentials("the request carries two different API keys")
     return found[0] if found else None
 
 
+def presented_basic(request: web.Request) -> BasicCredentials | None:
+    """The user name and password of ``Authorization: Basic``, or None; raise if malformed.
+
+    The password is split off at the first colon (RFC 7617: a user id has none, a password
+    may). The base64 must be canonical (``validate=True``, padded); both parts UTF-8.
+    """
+    encoded = _authorization(request, "basic")
+    if encoded is None:
+        return None
+    encoded = encoded.strip()
+    if not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded.encode("ascii"), validate=True).decode("utf-8")
+    except (UnicodeError, binascii.Error):
+        raise MalformedCredentials("Basic credentials must be base64 of UTF-8 text") from None
+    user, colon, password = decoded.partition(":")
+    if not colon:
+        raise MalformedCredentials("Basic credentials have no colon")
+    if not password:
+        return None
+    if len(user) > MAX_BASIC_USER_LENGTH or len(password) > MAX_BASIC_PASSWORD_LENGTH:
+        raise MalformedCredentials("Basic credentials are too long")
+    if not (user.isprintable() and password.isprintable()):
+        raise MalformedCredentials("Basic credentials hold control characters")
+    return BasicCredentials(user, password)
+
+
+def key_bytes(value: str) -> bytes | None:
+    """``value`` as an API key, or None when it cannot be one (a password, say)."""
+    if not value or len(value) > MAX_KEY_LENGTH or not value.isascii():
+        return None
+    if not value.isprintable() or any(c.isspace() for c in value):
+        return None
+    return value.encode("ascii")
+
+
 def has_query_key(request: web.Request) -> bool:
-    return any(name in request.rel_url.query for name in QUERY_CARRIERS)
+    """A non-empty ``api_key``/``token`` parameter: a key is being tried in the URL."""
+    return bool(_query_keys(request))
+
+
+def _query_keys(request: web.Request) -> list[str]:
+    query = request.rel_url.query
+    return [value for name in QUERY_CARRIERS for value in query.getall(name, []) if value]
+
+
+def _authorization(request: web.Request, scheme: str) -> str | None:
+    """The credentials after ``scheme`` in the one Authorization header, if that is its scheme."""
+    value = _single_header(request, hdrs.AUTHORIZATION)
+    if value is None:
+        return None
+    sent_scheme, _, rest = value.strip().partition(" ")
+    return rest if sent_scheme.lower() == scheme else None
 
 
 def _single_header(request: web.Request, name: str) -> str | None:
@@ -55,18 +131,13 @@ def _single_header(request: web.Request, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _bearer_token(value: str) -> bytes | None:
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return _checked(rest.strip(), "Bearer token")
-
-
-def _checked(value: str, carrier: str) -> bytes:
+def _checked(value: str, carrier: str) -> bytes | None:
+    """The key as bytes; None for an empty carrier; raise for one no client should send."""
     if not value:
-        raise MalformedCredentials(f"empty {carrier}")
-    if len(value) > MAX_KEY_LENGTH:
-        raise MalformedCredentials(f"{carrier} is too long")
-    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+        return None
+    key = key_bytes(value)
+    if key is None:
+        if len(value) > MAX_KEY_LENGTH:
+            raise MalformedCredentials(f"{carrier} is too long")
         raise MalformedCredentials(f"{carrier} must be one printable ASCII token")
-    return value.encode("ascii")
+    return key

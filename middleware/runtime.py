@@ -22,6 +22,7 @@ from ..core.settings import Settings
 from ..core.setup_token import SetupToken
 from ..core.state_files import ensure_private_dir, read_or_create_signing_key
 from ..core.throttle import FailureThrottle, failure_windows
+from ..core.trusted_devices import TrustedDevices
 from .client_ids import ClientIdOwners
 from .host_adapter import HostAdapter
 from .host_routes import HostRoutes
@@ -46,6 +47,7 @@ class AuthRuntime:
     host_users: HostUsers
     client_ids: ClientIdOwners
     routes: HostRoutes
+    devices: TrustedDevices
     prompt_owners: PromptOwners = field(default_factory=PromptOwners)
     scheduler: FairScheduler = field(default_factory=FairScheduler)
     setup_token: SetupToken | None = None
@@ -82,6 +84,7 @@ def build_runtime(settings: Settings, host: HostAdapter) -> AuthRuntime:
         host_users=HostUsers(host.user_manager),
         client_ids=ClientIdOwners(),
         routes=HostRoutes(host.core_dir),
+        devices=TrustedDevices(signing_key),
     )
 
 

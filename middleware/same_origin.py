@@ -67,3 +67,35 @@ def _normalise(origin: str) -> str | None:
     if port is None or port == DEFAULT_PORTS.get(parts.scheme):
         return f"{parts.scheme}://{host}"
     return f"{parts.scheme}://{host}:{port}"
+
+
+FETCH_SITES_OF_THIS_SITE = frozenset({"same-origin", "none"})
+"""``Sec-Fetch-Site`` values of a request this site (or the user, typing a URL) started."""
+
+
+def is_cross_site(request: web.Request, view: ClientView, allowed: frozenset[str]) -> bool:
+    """A browser says another site started this request.
+
+    The claimed origin (``Origin``, else ``Referer``) decides when there is one; otherwise
+    ``Sec-Fetch-Site``, which browsers send with every request, sub-resources included. A
+    script that sends neither is not a browser acting for someone else.
+    """
+    if request_origin(request) is not None:
+        return not is_same_origin(request, view, allowed, required=False)
+    site = request.headers.get("Sec-Fetch-Site")
+    return site is not None and site.strip().lower() not in FETCH_SITES_OF_THIS_SITE
+
+
+def is_own_navigation(request: web.Request) -> bool:
+    """A top-level page load the user started on this site or in the address bar.
+
+    Only browsers that send Fetch metadata can prove it; without the headers the answer is
+    False, and callers ask the user instead (a same-origin confirmation page).
+    """
+    headers = request.headers
+    site = headers.get("Sec-Fetch-Site", "").strip().lower()
+    return (
+        site in FETCH_SITES_OF_THIS_SITE
+        and headers.get("Sec-Fetch-Mode", "").strip().lower() == "navigate"
+        and headers.get("Sec-Fetch-Dest", "").strip().lower() == "document"
+    )

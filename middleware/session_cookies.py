@@ -4,7 +4,8 @@ Session cookie: HttpOnly (scripts never see it), SameSite=Lax (sent on top-level
 navigations only), Path=/, Secure when the request arrived over HTTPS (directly or through a
 trusted proxy). The CSRF cookie is readable by the page's own script, which copies it into
 the ``X-CSRF-Token`` header; SameSite=Strict. "Remember me" gives both a Max-Age; otherwise
-they end with the browser.
+they end with the browser. The device cookie (``trusted_devices``) is sent only to the
+login routes (Path=/auth), HttpOnly and SameSite=Strict, and outlives sign-out on purpose.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from ..core.authenticator import NewSession
 from .client_view import ClientView
-from .request_credentials import CSRF_COOKIE, SESSION_COOKIE
+from .request_credentials import CSRF_COOKIE, DEVICE_COOKIE, SESSION_COOKIE
 
 
 def set_session_cookies(
@@ -37,6 +38,20 @@ def set_session_cookies(
         httponly=False,
         samesite="Strict",
         secure=secure,
+        max_age=max_age,
+    )
+
+
+def set_device_cookie(
+    response: web.StreamResponse, value: str, max_age: int, view: ClientView
+) -> None:
+    response.set_cookie(
+        DEVICE_COOKIE,
+        value,
+        path="/auth",
+        httponly=True,
+        samesite="Strict",
+        secure=view.scheme == "https",
         max_age=max_age,
     )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from yarl import URL
 
 from comfyui_auth.core.audit import FILE_BURST, FILE_WINDOW_SECONDS, AuditLog
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
@@ -222,3 +223,23 @@ async def test_revoked_sessions_and_the_first_use_of_each_key_are_audited(
             await asyncio.sleep(0.1)
         assert ("session_revoked", "bob", "user removed") in events_in(path)
         assert (await client.get("/auth/me")).status == 401
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["api%5Fkey", "api%5fkey", "%74oken", "%61%70%69%5f%6b%65%79", "API_KEY", "api_key"],
+)
+async def test_a_key_in_any_spelling_of_its_parameter_is_redacted_on_a_real_server(
+    tmp_path: Path, spelling: str
+) -> None:
+    """yarl decodes parameter names, so the server reads ``api%5Fkey`` as ``api_key``."""
+    wrong = "wrong-key-that-must-not-be-logged-0123"
+    host = build_minimal_host(tmp_path, {"COMFYUI_API_KEY": ADMIN_KEY})
+    async with TestClient(TestServer(host.app, host="127.0.0.1")) as client:
+        accepted = spelling != "API_KEY"  # names are case-sensitive; redaction is not
+        for key, status in ((ADMIN_KEY, 200 if accepted else 401), (wrong, 401)):
+            target = f"/api/prompt?{spelling}={key}&x=1"
+            assert (await client.get(URL(target, encoded=True))).status == status
+    text = host.runtime.settings.audit_log_path.read_text()
+    assert wrong not in text
+    assert ADMIN_KEY not in text

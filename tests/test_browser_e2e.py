@@ -9,7 +9,6 @@ Debian's Chromium is driven through Playwright.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +37,10 @@ class Target:
     name: str
     base: str
     user_dir: Path
+    auth_file: Path = Path()
+    """hana's ``auth.json``."""
     image_subfolder: str = ""
     """Where the demo image lies under ``output/``: a real ComfyUI keeps it in hana's folder."""
-
-    @property
-    def sessions_db(self) -> Path:
-        return self.user_dir / "__auth" / "sessions.sqlite3"
 
 
 def write_auth_file(folder: Path) -> dict[str, str]:
@@ -76,12 +73,18 @@ async def double_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asyn
     await server.start_server()
     try:
         url = f"http://127.0.0.1:{server.port}"
-        yield Target("double", url, host.user_dir, image_subfolder=host_user_id("hana"))
+        yield Target(
+            "double",
+            url,
+            host.user_dir,
+            auth_file=tmp_path / "auth.json",
+            image_subfolder=host_user_id("hana"),
+        )
     finally:
         await server.close()
 
 
-def comfyui_target(comfyui: RunningComfyUI) -> Iterator[Target]:
+def comfyui_target(comfyui: RunningComfyUI, auth_file: Path) -> Iterator[Target]:
     output = comfyui.base_dir / "output" / host_user_id("hana")  # hana's own outputs
     output.mkdir(parents=True, exist_ok=True)
     (output / DEMO_IMAGE).write_bytes(png_bytes())
@@ -90,11 +93,10 @@ def comfyui_target(comfyui: RunningComfyUI) -> Iterator[Target]:
         "comfyui-" + comfyui.tree.version + mode,
         comfyui.url,
         comfyui.base_dir / "user",
+        auth_file=auth_file,
         image_subfolder=host_user_id("hana"),
     )
     yield target
-    with sqlite3.connect(target.sessions_db) as db:  # the next test starts signed out
-        db.execute("DELETE FROM sessions")
 
 
 @pytest.fixture
@@ -106,10 +108,10 @@ async def double(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
 
 
 @pytest.fixture
-def comfyui(real_comfyui: RunningComfyUI) -> Iterator[Target]:
+def comfyui(real_comfyui: RunningComfyUI, real_comfyui_env: dict[str, str]) -> Iterator[Target]:
     """A real ComfyUI (each tree in ``../shared``) serving its own frontend."""
     require_chromium()
-    yield from comfyui_target(real_comfyui)
+    yield from comfyui_target(real_comfyui, Path(real_comfyui_env["COMFYUI_AUTH_FILE"]))
 
 
 async def sign_in(page: Page, password: str = PASSWORD) -> None:
@@ -226,14 +228,17 @@ async def test_an_expired_session_leads_to_the_login_page_with_a_return_path(
 
 
 async def expired_session_returns_to_login(served: Target, browser: Browser) -> None:
+    """The session ends under the open page (here: hana's password is re-hashed, which ends
+    her sessions as a password change does); the next request takes her to the login page."""
     page = await browser.new_page()
     await page.goto(served.base + "/auth/login")
     await sign_in(page)
     await page.wait_for_url(served.base + "/")
     await wait_for_frontend(page)
-    with sqlite3.connect(served.sessions_db) as db:
-        assert db.execute("DELETE FROM sessions").rowcount == 1  # as an expiry would
+    write_auth_file(served.auth_file.parent)  # a new salt: a new credential tag
     # Not awaited in the page: the frontend's own polling may hit the 401 first and navigate.
-    await page.evaluate("() => { fetch('/api/queue'); }")
-    await page.wait_for_url("**/auth/login?next=*")
+    await page.evaluate(
+        "() => { setInterval(() => fetch('/api/queue'), 500); }"
+    )  # the server applies the edit within two seconds
+    await page.wait_for_url("**/auth/login?next=*", timeout=15_000)
     assert page.url.endswith("/auth/login?next=%2F")

@@ -34,6 +34,10 @@ async def test_a_prompt_past_the_limit_opens_the_frontends_error_dialog_naming_i
     await sign_in(page)
     await page.wait_for_url(limited.base + "/")
     await wait_for_frontend(page)
+    # A new user gets ComfyUI's template browser over an empty graph: close it, load the
+    # default workflow (what a returning user sees).
+    await page.keyboard.press("Escape")
+    await page.evaluate("() => window.app.loadGraphData()")
 
     statuses: list[int] = []
     page.on("response", lambda r: statuses.append(r.status) if "/prompt" in r.url else None)

@@ -6,6 +6,7 @@ A refused case must also never reach a host handler.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,11 +15,18 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
+from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.tests.minimal_host import MinimalHost, build_minimal_host
 from comfyui_auth.tests.raw_http import raw_request
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
 OTHER_KEY = "other-key-0123456789abcdef"
+ALICE_PASSWORD = "alice: a password with a colon"
+
+
+def basic(raw: bytes, scheme: str = "Basic") -> str:
+    """An Authorization header carrying ``raw`` (``user:password``) as RFC 7617 says."""
+    return f"Authorization: {scheme} {base64.b64encode(raw).decode('ascii')}"
 
 
 @dataclass(frozen=True)
@@ -85,10 +93,35 @@ PATH_TRICKS = [
 ]
 
 MALFORMED = [
-    Case("bearer-without-token", "/api/prompt", 400, ("Authorization: Bearer",)),
-    Case("bearer-with-space-only", "/api/prompt", 400, ("Authorization: Bearer    ",)),
+    # Empty carriers are no credential (issue 10): 401 like a request without any, not 400.
+    Case("bearer-without-token", "/api/prompt", 401, ("Authorization: Bearer",)),
+    Case("bearer-with-space-only", "/api/prompt", 401, ("Authorization: Bearer    ",)),
     Case("bearer-two-tokens", "/api/prompt", 400, (f"Authorization: Bearer {ADMIN_KEY} x",)),
-    Case("basic-scheme-ignored", "/api/prompt", 401, ("Authorization: Basic YTpi",)),
+    Case("basic-unknown-user", "/api/prompt", 401, ("Authorization: Basic YTpi",)),
+    Case("basic-wrong-password", "/api/prompt", 401, (basic(b"alice:" + b"x" * 20),)),
+    Case("basic-wrong-key-as-password", "/api/prompt", 401, (basic(f"x:{OTHER_KEY}".encode()),)),
+    Case("basic-empty", "/api/prompt", 401, ("Authorization: Basic",)),
+    Case("basic-empty-password", "/api/prompt", 401, (basic(b"alice:"),)),
+    Case("basic-empty-user-and-password", "/api/prompt", 401, (basic(b":"),)),
+    Case("basic-not-base64", "/api/prompt", 400, ("Authorization: Basic !!!!",)),
+    Case("basic-unpadded", "/api/prompt", 400, ("Authorization: Basic YTpiYw",)),
+    Case("basic-two-tokens", "/api/prompt", 400, ("Authorization: Basic YTpi YTpi",)),
+    Case("basic-no-colon", "/api/prompt", 400, (basic(b"alice"),)),
+    Case("basic-not-utf8", "/api/prompt", 400, (basic(b"alice:\xff\xfe"),)),
+    Case("basic-control-character", "/api/prompt", 400, (basic(b"ali\x00ce:password"),)),
+    Case("basic-oversized-password", "/api/prompt", 400, (basic(b"alice:" + b"p" * 2000),)),
+    Case(
+        "basic-key-cross-site",
+        "/api/prompt",
+        401,
+        (basic(f"x:{ADMIN_KEY}".encode()), "Sec-Fetch-Site: cross-site"),
+    ),
+    Case(
+        "basic-password-from-another-origin",
+        "/api/prompt",
+        401,
+        (basic(f"alice:{ALICE_PASSWORD}".encode()), "Origin: http://evil.example"),
+    ),
     Case("token-scheme-ignored", "/api/prompt", 401, (f"Authorization: Token {ADMIN_KEY}",)),
     Case("wrong-bearer", "/api/prompt", 401, (f"Authorization: Bearer {OTHER_KEY}",)),
     Case(
@@ -103,7 +136,7 @@ MALFORMED = [
         400,
         (f"X-API-Key: {ADMIN_KEY}", f"X-API-Key: {ADMIN_KEY}"),
     ),
-    Case("empty-x-api-key", "/api/prompt", 400, ("X-API-Key: ",)),
+    Case("empty-x-api-key", "/api/prompt", 401, ("X-API-Key: ",)),
     Case(
         "non-ascii-x-api-key", "/api/prompt", 400, ("X-API-Key: cl\udcc3\udca9-0123456789abcdef",)
     ),
@@ -111,7 +144,9 @@ MALFORMED = [
     Case("oversized-authorization", "/api/prompt", 400, ("Authorization: Bearer " + "a" * 9000,)),
     Case("two-api-key-params", f"/api/prompt?api_key={ADMIN_KEY}&api_key={ADMIN_KEY}", 400),
     Case("api-key-and-token-params", f"/api/prompt?api_key={ADMIN_KEY}&token={ADMIN_KEY}", 400),
-    Case("empty-api-key-param", "/api/prompt?api_key=", 400),
+    Case("empty-api-key-param", "/api/prompt?api_key=", 401),
+    Case("empty-token-param", "/api/prompt?token=", 401),
+    Case("empty-and-wrong-param", f"/api/prompt?token=&api_key={OTHER_KEY}", 401),
     Case("wrong-api-key-param", f"/api/prompt?api_key={OTHER_KEY}", 401),
     Case(
         "conflicting-carriers",
@@ -145,6 +180,29 @@ ALLOWED = [
     Case("x-api-key", "/prompt", 200, (f"X-API-Key: {ADMIN_KEY}",)),
     Case("api-key-query", f"/api/prompt?api_key={ADMIN_KEY}", 200),
     Case("token-query", f"/api/prompt?token={ADMIN_KEY}", 200),
+    Case("encoded-api-key-name", f"/api/prompt?api%5Fkey={ADMIN_KEY}", 200),
+    Case("empty-token-beside-a-key", f"/api/prompt?token=&api_key={ADMIN_KEY}", 200),
+    Case(
+        "empty-bearer-beside-a-key",
+        "/api/prompt",
+        200,
+        ("Authorization: Bearer ", f"X-API-Key: {ADMIN_KEY}"),
+    ),
+    Case("basic-password", "/api/prompt", 200, (basic(f"alice:{ALICE_PASSWORD}".encode()),)),
+    Case("basic-any-user-and-key", "/api/prompt", 200, (basic(f"bot:{ADMIN_KEY}".encode()),)),
+    Case("basic-empty-user-and-key", "/api/prompt", 200, (basic(f":{ADMIN_KEY}".encode()),)),
+    Case(
+        "basic-lower-case-scheme",
+        "/api/prompt",
+        200,
+        (basic(f"ALICE:{ALICE_PASSWORD}".encode(), "basic"),),
+    ),
+    Case(
+        "basic-same-origin-browser",
+        "/api/prompt",
+        200,
+        (basic(f"alice:{ALICE_PASSWORD}".encode()), "Sec-Fetch-Site: same-origin"),
+    ),
     Case("same-key-in-two-carriers", "/api/prompt", 200, (BEARER, f"X-API-Key: {ADMIN_KEY}")),
     Case("internal-subapp-with-key", "/internal/folder_paths", 200, (BEARER,)),
     Case("view-with-query-key", f"/view?filename=a.png&api_key={ADMIN_KEY}", 200),
@@ -158,7 +216,11 @@ ALLOWED = [
 
 @pytest.fixture
 async def host(tmp_path: Path) -> AsyncIterator[tuple[MinimalHost, int]]:
-    built = build_minimal_host(tmp_path, {"COMFYUI_API_KEY": ADMIN_KEY})
+    auth_file = tmp_path / "auth.json"
+    verifier = PasswordVerifier(make_hasher(cheap_for_tests=True))
+    auth_file.write_text(json.dumps([{"user": "alice", "hash": verifier.hash(ALICE_PASSWORD)}]))
+    env = {"COMFYUI_API_KEY": ADMIN_KEY, "COMFYUI_AUTH_FILE": str(auth_file)}
+    built = build_minimal_host(tmp_path, env)
     server = TestServer(built.app, host="127.0.0.1")
     await server.start_server()
     try:

@@ -11,6 +11,7 @@ inputs that once broke a parser.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import re
@@ -38,9 +39,12 @@ from comfyui_auth.middleware.client_view import client_view
 from comfyui_auth.middleware.login_body import MAX_BODY_BYTES, MAX_FIELD_LENGTH, read_fields
 from comfyui_auth.middleware.public_paths import PUBLIC_PATHS, is_public
 from comfyui_auth.middleware.request_credentials import (
+    MAX_BASIC_PASSWORD_LENGTH,
+    MAX_BASIC_USER_LENGTH,
     MAX_KEY_LENGTH,
     QUERY_CARRIERS,
     SESSION_COOKIE,
+    presented_basic,
     presented_key,
 )
 from comfyui_auth.middleware.return_path import MAX_RETURN_PATH, safe_return_path
@@ -362,7 +366,6 @@ KNOWN_REASONS = {
     "the request carries two different API keys",
     "more than one Authorization header",
     "more than one X-API-Key header",
-    *(f"empty {carrier}" for carrier in CARRIERS),
     *(f"{carrier} is too long" for carrier in CARRIERS),
     *(f"{carrier} must be one printable ASCII token" for carrier in CARRIERS),
 }
@@ -427,6 +430,101 @@ def test_an_audited_route_never_keeps_any_part_of_a_query_key(key: str, name: st
     redacted = redact_route(route)
     assert redacted.startswith("/view?a=1&")
     assert redacted.endswith(f"{name}=[redacted]&b=2")
+
+
+BASIC_REASONS = {
+    "more than one Authorization header",
+    "Basic credentials must be base64 of UTF-8 text",
+    "Basic credentials have no colon",
+    "Basic credentials are too long",
+    "Basic credentials hold control characters",
+}
+BASIC_PAYLOADS = st.one_of(
+    st.binary(max_size=80),
+    st.builds(
+        lambda user, password: f"{user}:{password}".encode("utf-8", "surrogatepass"),
+        st.text(max_size=20),
+        st.text(max_size=20) | st.just("p" * (MAX_BASIC_PASSWORD_LENGTH + 1)),
+    ),
+)
+BASIC_HEADERS = st.one_of(
+    HEADER_TEXT.map(lambda text: "Basic " + text),
+    st.builds(
+        lambda scheme, payload, tail: f"{scheme} {base64.b64encode(payload).decode()}{tail}",
+        st.sampled_from(["Basic", "basic", "BASIC"]),
+        BASIC_PAYLOADS,
+        st.sampled_from(["", "=", " x", "!"]),
+    ),
+)
+
+
+@FAST
+@given(st.lists(BASIC_HEADERS, min_size=1, max_size=2))
+@example(["Basic " + base64.b64encode(b"alice:pass:word").decode()])
+def test_basic_parsing_returns_a_clean_pair_or_a_fixed_reason(values: list[str]) -> None:
+    headers = CIMultiDict([("Host", "127.0.0.1")])
+    for value in values:
+        headers.add("Authorization", value.strip())
+    request = make_mocked_request("GET", "/prompt", headers=headers)
+    try:
+        pair = presented_basic(request)
+    except MalformedCredentials as error:
+        reason: str | None = error.reason
+        pair = None
+    else:
+        reason = None
+    assert reason is None or reason in BASIC_REASONS
+    if pair is None:
+        return
+    assert len(values) == 1
+    assert 0 < len(pair.password) <= MAX_BASIC_PASSWORD_LENGTH
+    assert len(pair.user) <= MAX_BASIC_USER_LENGTH
+    assert ":" not in pair.user  # the password starts after the first colon
+    assert pair.user.isprintable()
+    assert pair.password.isprintable()
+    assert repr(pair) == f"BasicCredentials(user={pair.user!r})"  # never the password
+
+
+def _spelled(name: str, choices: list[int]) -> str:
+    """``name`` with each character kept, percent-encoded (either hex case) or doubly so."""
+    spellings = []
+    for character, choice in zip(name, choices[: len(name)], strict=True):
+        code = f"{ord(character):02X}"
+        spellings.append(
+            [character, f"%{code}", f"%{code.lower()}", f"%25{code}", character.upper()][choice]
+        )
+    return "".join(spellings)
+
+
+SECRET_VALUES = st.text(string.ascii_letters + string.digits + "-_.~%#;&+=/?", max_size=30).map(
+    lambda tail: "S3CR3T-" + tail
+)
+
+
+@FAST
+@given(
+    st.sampled_from(QUERY_CARRIERS),
+    st.lists(st.integers(0, 4), min_size=7, max_size=7),
+    SECRET_VALUES,
+    st.booleans(),
+)
+@example("api_key", [0, 0, 0, 2, 0, 0, 0], "S3CR3T-abc", False)  # api%5fkey
+@example("token", [1, 0, 0, 0, 0, 0, 0], "S3CR3T-abc", False)  # %74oken
+@example("api_key", [4, 4, 4, 0, 4, 4, 4], "S3CR3T-abc", True)  # API_KEY, value raw
+def test_no_spelling_of_a_key_parameter_keeps_its_value_in_an_audited_route(
+    name: str, choices: list[int], secret: str, raw_value: bool
+) -> None:
+    """Whatever the spelling of the name or value, redaction decodes names as yarl does."""
+    value = secret if raw_value else quote(secret, safe="")
+    target = f"/view?a=1&{_spelled(name, choices)}={value}&b=2"
+    request = make_mocked_request("GET", target, headers={"Host": "127.0.0.1"})
+    query = request.rel_url.query
+    if all(choice in (0, 1, 2) for choice in choices) and not raw_value:
+        assert query[name] == secret  # the server reads this spelling as a key
+    for route in (target, request.path_qs, request.raw_path):
+        redacted = redact_route(route)
+        assert "S3CR3T" not in redacted, route
+        assert redacted.startswith("/view?a=1&")
 
 
 # --- login bodies ---------------------------------------------------------------------------

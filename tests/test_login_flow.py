@@ -150,9 +150,15 @@ async def test_logout_ends_the_session_for_the_old_cookie(
 async def test_the_legacy_logout_link_ends_the_session_and_shows_the_login_page(
     signed_out: tuple[MinimalHost, TestClient],
 ) -> None:
+    """Followed on the site itself (as the browser's Fetch metadata says); see issue 10."""
     _, client = signed_out
     await sign_in(client)
-    page = await client.get("/auth_login.html?logout=true")
+    own_navigation = {
+        "Sec-Fetch-Site": "same-origin",
+        "Sec-Fetch-Mode": "navigate",
+        "Sec-Fetch-Dest": "document",
+    }
+    page = await client.get("/auth_login.html?logout=true", headers=own_navigation)
     assert page.status == 200
     assert "text/html" in page.headers["Content-Type"]
     assert (await client.get("/auth/me")).status == 401

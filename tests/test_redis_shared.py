@@ -170,10 +170,13 @@ async def test_failed_api_keys_on_one_instance_count_toward_the_throttle_on_the_
     assert [(await a.client.get("/api/prompt", headers=wrong)).status for _ in range(3)] == [
         401
     ] * 3
-    refused = await b.client.get("/api/prompt", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    refused = await b.client.get("/api/prompt", headers=wrong)
     assert refused.status == 429
     assert int(refused.headers["Retry-After"]) > 0
     assert b.host.calls == []
+    # Issue 10: only failures meet the throttle; a valid key passes on either instance.
+    valid = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    assert (await b.client.get("/api/prompt", headers=valid)).status == 200
 
 
 async def test_ending_a_users_sessions_on_one_instance_ends_them_everywhere(
@@ -229,7 +232,7 @@ async def test_redis_going_down_mid_run_answers_503_and_lets_nobody_in(
     answers = [
         await b.client.get("/api/prompt", headers=with_cookie),
         await b.client.post("/api/prompt", headers=with_cookie, json={}),
-        await b.client.get("/api/prompt", headers={"Authorization": f"Bearer {ADMIN_KEY}"}),
+        await b.client.get("/api/prompt", headers={"Authorization": "Bearer wrong-key-0123456"}),
         await b.login(),
         await b.client.post("/auth/logout", headers=with_cookie),
     ]
@@ -240,6 +243,9 @@ async def test_redis_going_down_mid_run_answers_503_and_lets_nobody_in(
         assert answer.headers["Retry-After"] == "5"
     assert b.host.calls == []
     assert (await b.client.get("/api/prompt")).status == 401  # no credentials: no Redis needed
+    # A valid key needs neither sessions nor the throttle (issue 10: failures only).
+    valid = await b.client.get("/api/prompt", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert valid.status == 200
     assert f"127.0.0.1:{redis_server.port}" not in caplog.text
 
     redis_server.start()  # an empty Redis: every session is gone, the service is back
