@@ -29,8 +29,7 @@ from ..core.throttle import address_key, user_key
 from . import responses
 from .client_ids import TAKEN as CLIENT_ID_TAKEN
 from .client_view import ClientView, client_view
-from .host_routes import request_key
-from .host_users import host_user_id, without_foreign_user_header
+from .host_users import without_foreign_user_header
 from .isolated_call import Call, RuleTable
 from .public_paths import is_public
 from .queue_isolation import USER_RULES as PROMPT_RULES
@@ -45,7 +44,6 @@ from .request_credentials import (
     presented_key,
 )
 from .return_path import safe_return_path
-from .route_policy import may_reach
 from .runtime import IDENTITY, AuthRuntime, Handler
 from .same_origin import is_cross_site, is_same_origin
 from .user_files import FILE_RULES, REQUEST_CALLER, own_users
@@ -76,31 +74,33 @@ async def _guard(
         return await handler(request)
     if runtime.host.cors_origin and _is_cors_preflight(request):
         return responses.cors_preflight(runtime.host.cors_origin)
-    view = client_view(request, runtime.settings.trusted_proxies)
     try:
-        identity = await identify(runtime, request, view)
+        identity = await identify(runtime, request)
     except MalformedCredentials as error:
         runtime.audit.record(
-            "access_refused", client=view.address, route=request.path_qs, reason=error.reason
+            "access_refused",
+            client=_view(runtime, request).address,
+            route=request.path_qs,
+            reason=error.reason,
         )
         return responses.malformed_credentials(error.reason)
     if isinstance(identity, web.StreamResponse):
         return identity
     if identity is None:
-        return _not_signed_in(runtime, request, view)
-    refusal = _refusal(runtime, request, view, identity)
+        return _not_signed_in(runtime, request)
+    refusal = _refusal(runtime, request, identity)
     if refusal is not None:
         runtime.audit.record(
             "access_refused",
             user=identity.name,
-            client=view.address,
+            client=_view(runtime, request).address,
             route=request.path_qs,
             reason=refusal,
         )
         return responses.forbidden(refusal)
     if runtime.index.applies_to(request):
         return runtime.index.response()
-    request = without_foreign_user_header(request, host_user_id(identity.name))
+    request = without_foreign_user_header(request, identity.name)
     request[IDENTITY] = identity
     caller = REQUEST_CALLER.set(identity)
     try:
@@ -119,7 +119,7 @@ async def _call_host(
     runtime: AuthRuntime, request: web.Request, identity: Identity, handler: Handler
 ) -> web.StreamResponse:
     """The host's handler, through the rule that cuts its route to what the caller owns."""
-    key = request_key(request)
+    key = runtime.routes.info(request).key
     rule = EVERYONE_RULES.get(key)
     if rule is None and not identity.is_admin:
         rule = USER_RULES.get(key)
@@ -136,8 +136,13 @@ def _is_cors_preflight(request: web.Request) -> bool:
     )
 
 
+def _view(runtime: AuthRuntime, request: web.Request) -> ClientView:
+    """The client behind the request, built when first needed (a valid key never needs it)."""
+    return client_view(request, runtime.settings.trusted_proxies)
+
+
 async def identify(
-    runtime: AuthRuntime, request: web.Request, view: ClientView
+    runtime: AuthRuntime, request: web.Request
 ) -> Identity | web.StreamResponse | None:
     """The caller's identity, a refusal (bad or throttled credential), or None for nobody.
 
@@ -147,8 +152,8 @@ async def identify(
     """
     token = presented_key(request)
     if token is not None:
-        return await _identify_key(runtime, request, view, token)
-    proxied = _proxy_identity(runtime, request, view)
+        return await _identify_key(runtime, request, token)
+    proxied = _proxy_identity(runtime, request)
     if proxied is not None:
         return proxied
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -159,13 +164,15 @@ async def identify(
             if identity is not None:
                 return identity
     basic = presented_basic(request)
-    if basic is not None and not is_cross_site(request, view, runtime.settings.allowed_origins):
-        return await _identify_basic(runtime, request, view, basic)
+    if basic is not None and not is_cross_site(
+        request, _view(runtime, request), runtime.settings.allowed_origins
+    ):
+        return await _identify_basic(runtime, request, basic)
     return None
 
 
 async def _identify_key(
-    runtime: AuthRuntime, request: web.Request, view: ClientView, token: bytes
+    runtime: AuthRuntime, request: web.Request, token: bytes
 ) -> Identity | web.StreamResponse:
     """A valid key passes whatever failed before it; only failures meet the throttle.
 
@@ -175,8 +182,9 @@ async def _identify_key(
     """
     identity = runtime.authenticator.identify_key(token)
     if identity is not None:
-        _audit_first_use(runtime, request, view, identity)
+        _audit_first_use(runtime, request, identity)
         return identity
+    view = _view(runtime, request)
     key = address_key(view.address)
     wait = await runtime.throttle.retry_after(key)
     if wait:
@@ -190,7 +198,7 @@ async def _identify_key(
 
 
 async def _identify_basic(
-    runtime: AuthRuntime, request: web.Request, view: ClientView, basic: BasicCredentials
+    runtime: AuthRuntime, request: web.Request, basic: BasicCredentials
 ) -> Identity | web.StreamResponse:
     """Basic: an API key as the password, a pair verified before, else one password hash.
 
@@ -201,11 +209,12 @@ async def _identify_basic(
     key = key_bytes(basic.password)
     identity = authenticator.identify_key(key) if key is not None else None
     if identity is not None:
-        _audit_first_use(runtime, request, view, identity)
+        _audit_first_use(runtime, request, identity)
         return identity
     identity = authenticator.recall_basic(basic.user, basic.password)
     if identity is not None:
         return identity
+    view = _view(runtime, request)
     known = authenticator.credentials.current.user(basic.user) is not None
     keys = (address_key(view.address), user_key(lookup_key(basic.user), known=known))
     wait = await runtime.throttle.retry_after(*keys)
@@ -237,23 +246,23 @@ async def _identify_basic(
     return identity
 
 
-def _audit_first_use(
-    runtime: AuthRuntime, request: web.Request, view: ClientView, identity: Identity
-) -> None:
+def _audit_first_use(runtime: AuthRuntime, request: web.Request, identity: Identity) -> None:
     key_id = identity.key_id or identity.name
     if key_id not in runtime.keys_seen:
         runtime.keys_seen.add(key_id)  # bounded: only ids of valid keys get here
         runtime.audit.record(
-            "key_used", user=identity.name, client=view.address, route=request.path, reason=key_id
+            "key_used",
+            user=identity.name,
+            client=_view(runtime, request).address,
+            route=request.path,
+            reason=key_id,
         )
 
 
-def _proxy_identity(
-    runtime: AuthRuntime, request: web.Request, view: ClientView
-) -> Identity | None:
+def _proxy_identity(runtime: AuthRuntime, request: web.Request) -> Identity | None:
     """Single sign-on: a user header counts only when set by a trusted proxy."""
     settings = runtime.settings
-    if settings.proxy_user_header is None or not view.via_trusted_proxy:
+    if settings.proxy_user_header is None or not _view(runtime, request).via_trusted_proxy:
         return None
     name = request.headers.get(settings.proxy_user_header, "").strip()
     if not name or len(name) > 256 or not name.isprintable():
@@ -268,24 +277,21 @@ def _proxy_identity(
     return Identity(name, role, Via.PROXY)
 
 
-def _not_signed_in(
-    runtime: AuthRuntime, request: web.Request, view: ClientView
-) -> web.StreamResponse:
+def _not_signed_in(runtime: AuthRuntime, request: web.Request) -> web.StreamResponse:
     runtime.audit.record(
-        "access_refused", client=view.address, route=request.path_qs, reason="not signed in"
+        "access_refused",
+        client=_view(runtime, request).address,
+        route=request.path_qs,
+        reason="not signed in",
     )
     if _is_navigation(request):
         return responses.redirect_to_login(safe_return_path(request.path_qs))
     return responses.unauthorized()
 
 
-def _refusal(
-    runtime: AuthRuntime, request: web.Request, view: ClientView, identity: Identity
-) -> str | None:
+def _refusal(runtime: AuthRuntime, request: web.Request, identity: Identity) -> str | None:
     """Why an authenticated caller may not go on, or None."""
-    if not may_reach(identity, request.path) or (
-        not identity.is_admin and runtime.routes.is_admin_only(request)
-    ):
+    if not identity.is_admin and runtime.routes.info(request).admin_only:
         return "this route is for administrators"
     if _is_websocket(request):
         client_id = request.rel_url.query.get("clientId")
@@ -297,7 +303,7 @@ def _refusal(
     if not (is_write or _is_websocket(request)):
         return None
     allowed = runtime.settings.allowed_origins
-    if not is_same_origin(request, view, allowed, required=True):
+    if not is_same_origin(request, _view(runtime, request), allowed, required=True):
         return "cross-site request refused"
     if is_write and identity.via is Via.SESSION and not _csrf_token_matches(request, identity):
         return "missing or wrong CSRF token"

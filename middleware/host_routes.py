@@ -26,11 +26,14 @@ import enum
 import inspect
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web import AbstractRoute
+
+from .route_policy import requires_admin
 
 logger = logging.getLogger("comfyui_auth")
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -141,9 +144,18 @@ def route_key(route: AbstractRoute) -> tuple[str, str]:
     return method, template
 
 
-def request_key(request: web.Request) -> tuple[str, str]:
-    """The ``(method, template)`` of the route the router matched for ``request``."""
-    return route_key(request.match_info.route)
+@dataclass(frozen=True)
+class RouteInfo:
+    """What every request on one route needs to know, worked out once per route."""
+
+    key: tuple[str, str]
+    route_class: RouteClass
+    serves_frontend: bool
+    """The frontend's ``index.html`` and static files: the only answers without a sandbox."""
+
+    @property
+    def admin_only(self) -> bool:
+        return self.route_class is RouteClass.ADMIN
 
 
 class HostRoutes:
@@ -151,20 +163,19 @@ class HostRoutes:
 
     def __init__(self, core_dir: Path | None) -> None:
         self._core_dir = core_dir
-        self._classes: dict[AbstractRoute, RouteClass] = {}
+        self._info: dict[AbstractRoute, RouteInfo] = {}
         self.closed: list[str] = []
         """Core routes the package does not know, closed to users (for the log and tests)."""
 
     def classify(self, app: web.Application) -> None:
         """Classify every route of ``app`` and its sub-apps; log the closed ones once."""
         for route, is_static in _routes(app):
-            key = route_key(route)
-            known = CORE_ROUTES.get(key)
-            if known is not None:
-                self._classes[route] = known
-            elif not is_static and self._is_core(route.handler):
-                self._classes[route] = RouteClass.ADMIN
-                self.closed.append(f"{key[0]} {key[1]}")
+            info = describe(route, is_static)
+            unknown = info.route_class is RouteClass.USER and info.key not in CORE_ROUTES
+            if unknown and not is_static and self._is_core(route.handler):
+                info = RouteInfo(info.key, RouteClass.ADMIN, serves_frontend=False)
+                self.closed.append(f"{info.key[0]} {info.key[1]}")
+            self._info[route] = info
         self.closed = sorted(set(self.closed))
         if self.closed:
             logger.warning(
@@ -176,11 +187,11 @@ class HostRoutes:
         else:
             logger.info("comfyui-auth: every core route of this ComfyUI is classified")
 
-    def class_of(self, request: web.Request) -> RouteClass:
-        return self._classes.get(request.match_info.route, RouteClass.USER)
-
-    def is_admin_only(self, request: web.Request) -> bool:
-        return self.class_of(request) is RouteClass.ADMIN
+    def info(self, request: web.Request) -> RouteInfo:
+        """The matched route's ``RouteInfo`` (a 404 or 405 route is worked out each time)."""
+        route = request.match_info.route
+        known = self._info.get(route)
+        return known if known is not None else describe(route, is_static=False)
 
     def _is_core(self, handler: Any) -> bool:
         """True for a handler defined in ComfyUI's own source, outside ``custom_nodes``."""
@@ -192,6 +203,24 @@ class HostRoutes:
         inside = source.is_relative_to(self._core_dir)
         in_custom_nodes = source.is_relative_to(self._core_dir / "custom_nodes")
         return inside and not in_custom_nodes and not source.is_relative_to(PACKAGE_DIR)
+
+
+def describe(route: AbstractRoute, is_static: bool) -> RouteInfo:
+    """A route's ``RouteInfo`` from its template alone (core or not is ``HostRoutes``' job)."""
+    key = route_key(route)
+    known = CORE_ROUTES.get(key, RouteClass.USER)
+    if requires_admin(key[1]):  # ComfyUI-Manager and the like, whoever registered them
+        known = RouteClass.ADMIN
+    serves_frontend = (
+        is_static
+        or isinstance(route.resource, web.StaticResource)
+        or key
+        == (
+            "GET",
+            "/",
+        )
+    )
+    return RouteInfo(key, known, serves_frontend)
 
 
 def _routes(app: web.Application) -> Iterator[tuple[AbstractRoute, bool]]:

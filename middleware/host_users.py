@@ -96,7 +96,7 @@ class HostUsers:
             logger.warning("could not record the user in ComfyUI's users.json: %s", error)
 
 
-def without_foreign_user_header(request: web.Request, user_id: str) -> web.Request:
+def without_foreign_user_header(request: web.Request, name: str) -> web.Request:
     """``request``, or a copy whose ``Comfy-User`` names the caller when it named another.
 
     ComfyUI itself no longer reads the header (``bind``), but another custom node may; a
@@ -104,7 +104,10 @@ def without_foreign_user_header(request: web.Request, user_id: str) -> web.Reque
     (which send the caller's id) and scripts (which send none) pass untouched.
     """
     sent = request.headers.getall(USER_HEADER, [])
-    if not sent or sent == [user_id]:
+    if not sent:
+        return request
+    user_id = host_user_id(name)
+    if sent == [user_id]:
         return request
     headers = CIMultiDict(request.headers)
     headers.popall(USER_HEADER, None)

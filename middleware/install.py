@@ -16,7 +16,6 @@ from aiohttp import web
 
 from ..core.settings import Settings, settings_from_process
 from .host_adapter import HostAdapter
-from .host_routes import route_key
 
 if TYPE_CHECKING:
     from .runtime import AuthRuntime
@@ -61,7 +60,7 @@ def install(host: HostAdapter, settings: Settings) -> AuthRuntime:
     app = host.app
     app.middlewares.insert(0, make_auth_middleware(runtime))
     add_auth_routes(app.router, runtime)
-    app.on_response_prepare.append(add_security_headers)
+    app.on_response_prepare.append(security_headers(runtime))
     app.cleanup_ctx.append(watcher_context(runtime))  # type: ignore[arg-type]
     app.on_startup.append(warm_device_probe)
     app.on_startup.append(classify_routes(runtime))
@@ -117,21 +116,20 @@ ComfyUI-Manager). Images, video and audio embedded by the frontend are unaffecte
 document's policy does not apply to the media it embeds."""
 
 
-async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Headers every answer gets: keep ``?api_key=`` out of Referer, no MIME sniffing, and
-    no active content outside the frontend's own pages (``SANDBOX``)."""
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    if not serves_the_frontend(request):
-        response.headers.setdefault("Content-Security-Policy", SANDBOX)
+def security_headers(
+    runtime: AuthRuntime,
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """The ``on_response_prepare`` signal: headers every answer gets. ``?api_key=`` stays out
+    of Referer, no MIME sniffing, and no active content outside the frontend (``SANDBOX``)."""
 
+    async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+        headers = response.headers
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        if not runtime.routes.info(request).serves_frontend:
+            headers.setdefault("Content-Security-Policy", SANDBOX)
 
-def serves_the_frontend(request: web.Request) -> bool:
-    """The frontend's ``index.html`` and static files (web root, extensions, docs)."""
-    route = request.match_info.route
-    if isinstance(route.resource, web.StaticResource):
-        return True
-    return request.method in ("GET", "HEAD") and route_key(route) == ("GET", "/")
+    return add_security_headers
 
 
 def warn_if_old_aiohttp() -> None:

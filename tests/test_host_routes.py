@@ -60,7 +60,7 @@ def classes(routes: HostRoutes, app: web.Application) -> dict[tuple[str, str], R
     for resource in app.router.resources():
         sub = resource.get_info().get("app")
         for route in sub.router.routes() if isinstance(sub, web.Application) else resource:
-            found[route_key(route)] = routes._classes.get(route, RouteClass.USER)
+            found[route_key(route)] = routes._info[route].route_class
     return found
 
 

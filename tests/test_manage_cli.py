@@ -350,13 +350,19 @@ def test_a_fooocus_file_stays_fooocus_shaped_and_readable(manage: Manage) -> Non
 # --- the terminal prompt -------------------------------------------------------------------
 
 
+def readable(stream: Any, seconds: float) -> bool:
+    """``select.poll``, not ``select.select``: a long test run opens descriptors past 1024."""
+    poller = select.poll()
+    poller.register(stream, select.POLLIN)
+    return bool(poller.poll(max(seconds, 0) * 1000))
+
+
 def read_until(stream: Any, marker: bytes, seen: bytearray) -> None:
     deadline = time.monotonic() + TIMEOUT
     while marker not in seen:
         remaining = deadline - time.monotonic()
         assert remaining > 0, f"no prompt {marker!r}; got {bytes(seen)!r}"
-        ready, _, _ = select.select([stream], [], [], remaining)
-        if ready:
+        if readable(stream, remaining):
             chunk = os.read(stream.fileno(), 4096)
             assert chunk, f"manage.py ended before prompting {marker!r}: {bytes(seen)!r}"
             seen.extend(chunk)
@@ -385,7 +391,7 @@ def on_terminal(manage: Manage, args: Sequence[str], answers: Sequence[str]) -> 
             os.write(master, answer.encode() + b"\n")
         stdout, rest = process.communicate(timeout=TIMEOUT)
         echoed = b""
-        while select.select([master], [], [], 0)[0]:
+        while readable(master, 0):
             try:
                 chunk = os.read(master, 4096)
             except OSError:  # Linux: EIO once the child closed its end
