@@ -97,6 +97,9 @@ class Authenticator:
                 return None
             self._cache.put(record, now)
         store = self.credentials.current
+        known = self._cache.identity(id_hash, store)
+        if known is not None and (record.key_id is None or self._key_still_valid(record)):
+            return known  # same snapshot, so the same tag as when it was checked
         tag = store.credential_tag(record.user, record.key_id, now)
         if tag is None or tag != record.tag:
             # The password, role or key changed (or went) since login: the session ends here,
@@ -106,14 +109,22 @@ class Authenticator:
             if self._on_revoked is not None:
                 self._on_revoked(record)
             return None
-        role = self._role_of(record)
-        return Identity(
+        identity = Identity(
             record.user,
-            role,
+            self._role_of(record),
             Via.SESSION,
             key_id=record.key_id,
             session_id_hash=record.id_hash,
             csrf_token=record.csrf_token,
+        )
+        self._cache.remember_identity(id_hash, store, identity)
+        return identity
+
+    def _key_still_valid(self, record: SessionRecord) -> bool:
+        """A session opened with a key ends when the key expires, snapshot or not."""
+        return (
+            self.credentials.current.credential_tag(record.user, record.key_id, self._clock())
+            == record.tag
         )
 
     async def start_session(self, identity: Identity, *, remember: bool) -> NewSession:

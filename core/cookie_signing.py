@@ -8,11 +8,13 @@ the newest signs, all verify.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from itsdangerous import BadSignature, Signer
 
 _SALT = "comfyui-auth.session-cookie"
+VERIFIED_CAPACITY = 10_000
 
 
 class CookieSigner:
@@ -23,15 +25,27 @@ class CookieSigner:
             raise ValueError("at least one signing key is needed")
         # itsdangerous signs with the last key and verifies with all of them.
         self._signer = Signer(list(keys), salt=_SALT, digest_method=hashlib.sha256)
+        self._verified: OrderedDict[str, str] = OrderedDict()
+        """Cookies whose signature held: a browser sends the same one all day. A signature
+        never expires (the keys change only with a restart), and only valid cookies are
+        kept, least recently used first out, so forged ones cannot grow it."""
 
     def sign(self, session_id: str) -> str:
         return self._signer.sign(session_id.encode("ascii")).decode("ascii")
 
     def unsign(self, cookie: str) -> str | None:
         """The session id, or None for a forged, tampered or malformed cookie."""
+        known = self._verified.get(cookie)
+        if known is not None:
+            self._verified.move_to_end(cookie)
+            return known
         if not cookie or len(cookie) > 256 or not cookie.isascii():
             return None
         try:
-            return self._signer.unsign(cookie.encode("ascii")).decode("ascii")
+            session_id = self._signer.unsign(cookie.encode("ascii")).decode("ascii")
         except (BadSignature, UnicodeDecodeError):
             return None
+        self._verified[cookie] = session_id
+        while len(self._verified) > VERIFIED_CAPACITY:
+            self._verified.popitem(last=False)
+        return session_id

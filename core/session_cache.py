@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from .identity import Identity
 from .session_store import SessionRecord
 
 CAPACITY = 10_000
@@ -30,6 +31,9 @@ class SessionCache:
 
     def __init__(self, *, ttl: float | None, capacity: int = CAPACITY) -> None:
         self._entries: OrderedDict[str, tuple[SessionRecord, float]] = OrderedDict()
+        self._identities: dict[str, tuple[object, Identity]] = {}
+        """The identity last built for a session, with the credential snapshot it was
+        checked against: the same snapshot means the same tag, so nothing is rebuilt."""
         self._ttl = ttl
         self._capacity = capacity
         self._lock = threading.Lock()
@@ -42,6 +46,7 @@ class SessionCache:
             record, believed_until = entry
             if now >= believed_until:
                 del self._entries[id_hash]
+                self._identities.pop(id_hash, None)
                 return None
             self._entries.move_to_end(id_hash)
             return record
@@ -52,16 +57,29 @@ class SessionCache:
             self._entries[record.id_hash] = (record, until)
             self._entries.move_to_end(record.id_hash)
             while len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
+                dropped, _ = self._entries.popitem(last=False)
+                self._identities.pop(dropped, None)
+
+    def identity(self, id_hash: str, snapshot: object) -> Identity | None:
+        """The identity remembered for ``id_hash`` under ``snapshot``, or None."""
+        remembered = self._identities.get(id_hash)
+        return remembered[1] if remembered is not None and remembered[0] is snapshot else None
+
+    def remember_identity(self, id_hash: str, snapshot: object, identity: Identity) -> None:
+        with self._lock:
+            if id_hash in self._entries:  # never outlives its record
+                self._identities[id_hash] = (snapshot, identity)
 
     def drop(self, id_hash: str) -> None:
         with self._lock:
             self._entries.pop(id_hash, None)
+            self._identities.pop(id_hash, None)
 
     def drop_user(self, user: str) -> None:
         with self._lock:
             for id_hash in [h for h, (r, _) in self._entries.items() if r.user == user]:
                 del self._entries[id_hash]
+                self._identities.pop(id_hash, None)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -36,12 +36,12 @@ from .queue_isolation import USER_RULES as PROMPT_RULES
 from .queue_isolation import queue_prompt
 from .request_credentials import (
     CSRF_HEADER,
-    SESSION_COOKIE,
     BasicCredentials,
     has_query_key,
     key_bytes,
     presented_basic,
     presented_key,
+    session_cookie,
 )
 from .return_path import safe_return_path
 from .runtime import IDENTITY, AuthRuntime, Handler
@@ -156,7 +156,7 @@ async def identify(
     proxied = _proxy_identity(runtime, request)
     if proxied is not None:
         return proxied
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = session_cookie(request)
     if cookie:
         session_id = runtime.cookies.unsign(cookie)
         if session_id is not None:

@@ -108,6 +108,27 @@ def key_bytes(value: str) -> bytes | None:
     return value.encode("ascii")
 
 
+def session_cookie(request: web.Request) -> str | None:
+    """The session cookie's value, read without parsing every cookie of the request.
+
+    aiohttp's ``request.cookies`` runs the standard library's cookie parser over the whole
+    header on every request; the session cookie is the package's own plain token, so it is
+    found directly. Anything unusual (the name twice, several Cookie headers, a quoted
+    value) is left to aiohttp's parser, which then decides as it always did.
+    """
+    headers = request.headers.getall(hdrs.COOKIE, [])
+    if len(headers) != 1:
+        return request.cookies.get(SESSION_COOKIE) if headers else None
+    found = [
+        value
+        for name, _, value in (part.strip().partition("=") for part in headers[0].split(";"))
+        if name == SESSION_COOKIE
+    ]
+    if len(found) != 1 or '"' in found[0]:
+        return request.cookies.get(SESSION_COOKIE)
+    return found[0]
+
+
 def has_query_key(request: web.Request) -> bool:
     """A non-empty ``api_key``/``token`` parameter: a key is being tried in the URL."""
     return bool(_query_keys(request))
