@@ -66,7 +66,7 @@ class Authenticator:
         """The user whose password this is, or None; the hashing runs off the event loop."""
         user = self.credentials.current.user(username)
         stored = user.password if user is not None else None
-        matched = await asyncio.to_thread(self.verifier.verify, stored, password)
+        matched = await self.verifier.verify_off_loop(stored, password)
         return user if matched else None
 
     def recall_basic(self, username: str, password: str) -> Identity | None:

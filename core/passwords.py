@@ -8,9 +8,11 @@ attacker nothing. These functions are CPU-bound: callers run them off the event 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import argon2
@@ -18,6 +20,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 MAX_PASSWORD_LENGTH = 1024
 """Longer inputs are refused before hashing: no honest password is that long."""
+
+_HASHING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comfyui-auth-hashing")
+"""One thread for every password check (argon2 already uses several cores per hash)."""
 
 _PROCESS_KEY = secrets.token_bytes(32)
 """Key for keeping plain-text passwords from auth.json only as HMACs in memory."""
@@ -69,6 +74,16 @@ class PasswordVerifier:
     def hash(self, password: str) -> str:
         """A new argon2id hash for ``password`` (for writes to auth.json)."""
         return self._hasher.hash(_encode(password))
+
+    async def verify_off_loop(self, stored: StoredPassword | None, candidate: str) -> bool:
+        """``verify`` in the package's one hashing thread.
+
+        Attempts queue there instead of filling the event loop's shared thread pool: twenty
+        wrong passwords at once hash one after the other, while ``/health``, session reads
+        and everything else that needs a worker thread keep getting one.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_HASHING, self.verify, stored, candidate)
 
     def verify(self, stored: StoredPassword | None, candidate: str) -> bool:
         """True when ``candidate`` matches; ``None`` (unknown user) costs the same and fails."""
