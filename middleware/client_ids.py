@@ -25,6 +25,11 @@ class ClientIdOwners:
     def owner(self, client_id: str) -> str | None:
         return self._owners.get(client_id)
 
+    def is_taken(self, client_id: str, user: str) -> bool:
+        """True if another user already owns ``client_id`` (a check: nothing is claimed)."""
+        owner = self._owners.get(client_id)
+        return owner is not None and owner != user
+
     def claim(self, client_id: str, user: str) -> bool:
         """True if ``user`` may use ``client_id`` (it is new, or already theirs)."""
         owner = self._owners.get(client_id)

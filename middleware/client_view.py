@@ -10,9 +10,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from ..core.settings import IPNetwork
+from .request_credentials import has_query_key
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,17 @@ def _first(value: str | None) -> str | None:
     if not value:
         return None
     return value.split(",", 1)[0].strip().lower() or None
+
+
+def is_websocket(request: web.Request) -> bool:
+    return request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
+
+
+def is_navigation(request: web.Request) -> bool:
+    """A browser loading a page: GET with HTML accepted, and no API key being tried."""
+    if request.method not in ("GET", "HEAD") or is_websocket(request) or has_query_key(request):
+        return False
+    mode = request.headers.get("Sec-Fetch-Mode")
+    if mode is not None:
+        return mode == "navigate"
+    return "text/html" in request.headers.get(hdrs.ACCEPT, "")

@@ -19,14 +19,14 @@ from aiohttp import web
 
 from ..core.auth_file import lookup_key
 from ..core.errors import BadBody
-from ..core.identity import Identity, Via
+from ..core.identity import Identity
 from ..core.throttle import address_key, user_key
 from . import responses
 from .client_view import ClientView, client_view
 from .health_route import health_handler
+from .identity_provider import identify_form
 from .login_body import SubmittedFields, is_form_post, read_fields
 from .login_page import render_login_page, render_logout_page
-from .password_upgrade import upgrade_legacy_password
 from .public_paths import (
     HEALTH_PATH,
     INJECT_PATHS,
@@ -109,7 +109,7 @@ class LoginRoutes:
                 "throttled", user=username or None, client=view.address, route=LOGIN_PATH
             )
             return self._refuse(fields, 429, "Too many failed attempts.", retry_after=wait)
-        identity = await self._check(fields)
+        identity = await identify_form(self.runtime, fields)
         if identity is None:
             await self.runtime.throttle.record_failure(*throttle_keys)
             self.runtime.audit.record(
@@ -195,21 +195,6 @@ class LoginRoutes:
         return responses.ok(
             {"user": identity.name, "role": identity.role.value, "via": identity.via.value}
         )
-
-    async def _check(self, fields: SubmittedFields) -> Identity | None:
-        authenticator = self.runtime.authenticator
-        api_key = fields.text("api_key")
-        if api_key:
-            if not api_key.isascii() or not api_key.isprintable():
-                return None
-            return authenticator.identify_key(api_key.strip().encode("ascii"))
-        password = fields.text("password")
-        user = await authenticator.check_password(fields.text("username"), password)
-        if user is None:
-            return None
-        if authenticator.verifier.needs_rehash(user.password):
-            await upgrade_legacy_password(self.runtime, user.name, password)
-        return Identity(user.name, user.role, Via.SESSION)
 
     async def _signed_in(
         self, request: web.Request, fields: SubmittedFields, identity: Identity, view: ClientView
