@@ -135,6 +135,8 @@ def has_query_key(request: web.Request) -> bool:
 
 
 def _query_keys(request: web.Request) -> list[str]:
+    if "?" not in request.raw_path:  # most requests: nothing to parse
+        return []
     query = request.rel_url.query
     return [value for name in QUERY_CARRIERS for value in query.getall(name, []) if value]
 
@@ -149,7 +151,9 @@ def _authorization(request: web.Request, scheme: str) -> str | None:
 
 
 def _single_header(request: web.Request, name: str) -> str | None:
-    values = request.headers.getall(name, [])
+    if name not in request.headers:
+        return None
+    values = request.headers.getall(name)
     if len(values) > 1:
         raise MalformedCredentials(f"more than one {name} header")
     return values[0] if values else None
