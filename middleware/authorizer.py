@@ -19,9 +19,9 @@ from .client_view import client_view, is_websocket
 from .request_credentials import CSRF_HEADER
 from .runtime import AuthRuntime
 from .same_origin import is_same_origin
+from .user_files import ADMIN_ONLY
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-ADMIN_ONLY = "this route is for administrators"
 
 
 def refusal(runtime: AuthRuntime, request: web.Request, identity: Identity) -> str | None:

@@ -13,7 +13,9 @@ A core route that is not listed (one a newer ComfyUI adds) is ``ADMIN`` until th
 learns it, so a release cannot silently open a cross-user door; the start-up log names each
 one. "Core" means the handler is defined in ComfyUI's own source folder, outside
 ``custom_nodes``. Routes of other custom nodes stay reachable by users (ComfyUI-Manager's
-are for administrators by prefix, see ``route_policy``).
+are for administrators by prefix, ``ADMIN_PREFIXES``: a route's template is put in canonical
+form (decoded, dot segments and repeated slashes removed, lower case, ``/api`` dropped)
+once, at start-up, so no spelling registered by any node slips past the prefixes).
 
 The router has already matched the request when the middleware runs, so the decision is a
 dictionary lookup on the matched route object: no path is parsed or normalised again, and
@@ -25,18 +27,51 @@ from __future__ import annotations
 import enum
 import inspect
 import logging
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.web import AbstractRoute
 
-from .route_policy import requires_admin
-
 logger = logging.getLogger("comfyui_auth")
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+ADMIN_PREFIXES = (
+    "/manager/",
+    "/customnode/",
+    "/externalmodel/",
+    "/snapshot/",
+    "/comfyui_manager/",
+    "/v2/manager/",
+    "/v2/customnode/",
+    "/v2/externalmodel/",
+    "/v2/snapshot/",
+    "/v2/comfyui_manager/",
+    "/internal/logs",
+    "/auth/admin",
+)
+
+
+def canonical_path(path: str) -> str:
+    """Decode repeatedly, normalise, lower-case and drop the ``/api`` twin prefix."""
+    previous = None
+    while previous != path:
+        previous, path = path, unquote(path)
+    path = posixpath.normpath("/" + path.replace("\\", "/").lstrip("/")).lower()
+    path = "/" + path.lstrip("/")
+    if path == "/api" or path.startswith("/api/"):
+        path = path[len("/api") :] or "/"
+    return path
+
+
+def requires_admin(path: str) -> bool:
+    canonical = canonical_path(path).rstrip(".") + "/"
+    return any(canonical.startswith(prefix.rstrip("/") + "/") for prefix in ADMIN_PREFIXES)
 
 
 class RouteClass(str, enum.Enum):
@@ -100,7 +135,7 @@ CORE_ROUTES: dict[tuple[str, str], RouteClass] = {
     ("GET", "/view"): OWNED,
     ("POST", "/upload/image"): OWNED,
     ("POST", "/upload/mask"): OWNED,
-    ("GET", "/internal/files/{directory_type}"): OWNED,
+    ("GET", "/internal/files/{directory_type}"): OWNED,  # output/ and temp/: administrators
     # Whole-server actions and the server's console.
     ("POST", "/free"): ADMIN,  # unloads everyone's models
     ("GET", "/internal/logs"): ADMIN,

@@ -39,6 +39,7 @@ from .isolated_call import Call, RuleTable, rewrite
 from .runtime import AuthRuntime
 
 NOT_YOUR_FILE = "this file belongs to another user"
+ADMIN_ONLY = "this route is for administrators"
 UPLOAD_TYPES = ("input", "temp", "output")
 UPLOAD_FLAGS = {"image_upload": "image", "video_upload": "video", "audio_upload": "audio"}
 MAX_LISTED = 5000
@@ -340,7 +341,17 @@ async def own_users(call: Call) -> web.StreamResponse:
     return rewrite(await call.forward(), lambda a: only_the_caller(a, call.folder, call.user))
 
 
+async def _listing(call: Call) -> web.StreamResponse:
+    """``/internal/files/{type}`` lists the top of a folder: ``input/``'s files are shared,
+    those at the top of ``output/`` and ``temp/`` are administrators' (the frontend lists
+    only ``input/``). The type is the router's own decoded value, as the handler reads it."""
+    if call.request.match_info.get("directory_type") in ("output", "temp"):
+        return responses.forbidden(ADMIN_ONLY)
+    return await call.forward()
+
+
 FILE_RULES: RuleTable = {
+    ("GET", "/internal/files/{directory_type}"): _listing,
     ("GET", "/view"): _view,
     ("POST", "/upload/image"): _upload,
     ("POST", "/upload/mask"): _upload,

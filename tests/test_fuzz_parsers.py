@@ -36,6 +36,7 @@ from comfyui_auth.core.errors import BadBody, ConfigError, MalformedCredentials
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.core.settings import IPNetwork
 from comfyui_auth.middleware.client_view import client_view
+from comfyui_auth.middleware.host_routes import ADMIN_PREFIXES, canonical_path, requires_admin
 from comfyui_auth.middleware.login_body import MAX_BODY_BYTES, MAX_FIELD_LENGTH, read_fields
 from comfyui_auth.middleware.public_paths import PUBLIC_PATHS, is_public
 from comfyui_auth.middleware.request_credentials import (
@@ -48,7 +49,6 @@ from comfyui_auth.middleware.request_credentials import (
     presented_key,
 )
 from comfyui_auth.middleware.return_path import MAX_RETURN_PATH, safe_return_path
-from comfyui_auth.middleware.route_policy import ADMIN_PREFIXES, canonical_path, requires_admin
 from comfyui_auth.middleware.same_origin import is_same_origin
 from comfyui_auth.tests.minimal_host import MinimalHost, build_minimal_host
 from comfyui_auth.tests.raw_http import raw_request

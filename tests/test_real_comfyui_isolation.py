@@ -104,8 +104,9 @@ async def test_only_administrators_list_everyones_outputs(
     real_comfyui: RunningComfyUI, http: aiohttp.ClientSession
 ) -> None:
     base = real_comfyui.url
-    refused = await call(http, base, "alice", "GET", "/internal/files/output")
-    assert refused == (403, {"error": "this route is for administrators"})
+    for spelling in ("output", "temp", "%6Futput", "%74emp", "out%70ut"):
+        refused = await call(http, base, "alice", "GET", f"/internal/files/{spelling}")
+        assert refused == (403, {"error": "this route is for administrators"}), spelling
     assert (await call(http, base, "alice", "GET", "/internal/files/input"))[0] == 200
     assert (await call(http, base, "admin", "GET", "/internal/files/output"))[0] == 200
 
