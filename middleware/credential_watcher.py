@@ -39,12 +39,12 @@ async def watch_credentials(runtime: AuthRuntime) -> None:
 async def apply_file_changes(runtime: AuthRuntime) -> None:
     """One poll: reload if the files changed, and report the outcome."""
     source = runtime.authenticator.credentials
-    before = source.current
     outcome = await asyncio.to_thread(source.reload_if_changed)
     if outcome.error is not None:
         logger.error("comfyui-auth kept the last good configuration: %s", outcome.error.explanation)
         runtime.audit.record("config_rejected", reason=outcome.error.explanation)
-    elif outcome.store is not None:
+    elif outcome.store is not None and outcome.previous is not None:
+        before = outcome.previous
         removed = set(before.users) - set(outcome.store.users)
         try:
             for key in removed:

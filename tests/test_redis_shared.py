@@ -288,3 +288,65 @@ async def test_the_store_ends_expired_and_unreadable_sessions(
     assert sessions.find(expiring) is None
     assert sessions.count() == 0
     assert sessions.end_user("gina") == 0
+
+
+def write_fooocus_user(auth_file: Path) -> None:
+    """A Fooocus entry: the plain password that the first sign-in upgrades to argon2id."""
+    auth_file.write_text(json.dumps([{"user": "gina", "pass": PASSWORD}]))
+
+
+async def test_an_upgrade_on_one_instance_keeps_the_session_on_an_instance_still_behind(
+    pair: tuple[Instance, Instance],
+) -> None:
+    """Issue 12: B's watcher has not seen A's rewrite yet; the session must live on both."""
+    a, b = pair
+    auth_file = a.host.runtime.settings.auth_file
+    write_fooocus_user(auth_file)
+    for instance in (a, b):
+        instance.host.runtime.authenticator.credentials.reload_now()
+    cookie = await a.sign_in()  # A rewrites the entry as argon2id
+    assert json.loads(auth_file.read_text())[0]["hash"].startswith("$argon2id$")
+    source_b = b.host.runtime.authenticator.credentials
+    stale = source_b.current
+    assert stale.user("gina").password.kind == "plain"  # type: ignore[union-attr]
+    assert await b.me(cookie) == 200
+    assert source_b.current is not stale  # caught up at the request, not at the next poll
+    assert [await a.me(cookie), await b.me(cookie)] == [200, 200]
+    # The watcher still reports the change it did not read itself.
+    outcome = source_b.reload_if_changed()
+    assert outcome.previous is stale
+    assert outcome.store is source_b.current
+
+
+async def test_a_tag_from_a_file_not_visible_yet_refuses_the_request_but_ends_nothing(
+    pair: tuple[Instance, Instance], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = pair
+    write_fooocus_user(a.host.runtime.settings.auth_file)
+    for instance in (a, b):
+        instance.host.runtime.authenticator.credentials.reload_now()
+    source_b = b.host.runtime.authenticator.credentials
+    stale = source_b.current
+    with monkeypatch.context() as patch:  # a network filesystem that shows B the old file
+        patch.setattr(source_b, "catch_up", lambda: stale)
+        cookie = await a.sign_in()
+        assert await b.me(cookie) == 401
+    assert await a.me(cookie) == 200  # not ended for everyone
+    assert await b.me(cookie) == 200  # once the file is visible, B accepts it
+
+
+async def test_a_password_change_seen_by_one_instance_ends_the_session_on_one_still_behind(
+    pair: tuple[Instance, Instance],
+) -> None:
+    a, b = pair
+    cookie = await a.sign_in()
+    assert await b.me(cookie) == 200
+    write_users(a.host.runtime.settings.auth_file, "gina-new-password-2")
+    b.host.runtime.authenticator.credentials.reload_if_changed()  # B's watcher polls first
+    # The tag B saw before is superseded, so B ends the session in the shared store, and A,
+    # whose copy still produces the old tag, refuses it once its memory of it lapses.
+    assert await b.me(cookie) == 401
+    session_id = a.host.runtime.cookies.unsign(cookie)
+    assert session_id is not None
+    assert a.host.runtime.authenticator.sessions.find(session_id) is None
+    assert await seconds_until_refused(a, cookie) <= SHARED_TTL_S + 0.2
