@@ -337,7 +337,8 @@ def _edit(path: Path, change: Callable[[editor.Entries], T]) -> T:
     """``edit_entries``, keeping the file's owner when the tool runs as root.
 
     ``sudo python manage.py`` would otherwise leave a root-owned 0600 file that the user
-    running ComfyUI can no longer read.
+    running ComfyUI can no longer read - and a lock file it can no longer open, which would
+    stop its password upgrades.
     """
     try:
         owner = path.stat()
@@ -345,7 +346,8 @@ def _edit(path: Path, change: Callable[[editor.Entries], T]) -> T:
         owner = None
     result = editor.edit_entries(path, change)
     if owner is not None and hasattr(os, "geteuid") and os.geteuid() == 0 and owner.st_uid != 0:
-        os.chown(path, owner.st_uid, owner.st_gid)
+        for written in (path, editor.lock_path(path)):
+            os.chown(written, owner.st_uid, owner.st_gid)
     return result
 
 

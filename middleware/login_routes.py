@@ -208,7 +208,7 @@ class LoginRoutes:
         if user is None:
             return None
         if authenticator.verifier.needs_rehash(user.password):
-            await upgrade_legacy_password(self.runtime, user.name, password)
+            await upgrade_legacy_password(self.runtime, user, password)
         return Identity(user.name, user.role, Via.SESSION)
 
     async def _signed_in(
