@@ -29,6 +29,7 @@ async def watch_credentials(runtime: AuthRuntime) -> None:
         await asyncio.sleep(POLL_SECONDS)
         try:
             await apply_file_changes(runtime)
+            await check_shared_config(runtime)
             ticks += 1
             if ticks % PURGE_EVERY == 0:
                 await asyncio.to_thread(runtime.authenticator.sessions.purge_expired)
@@ -55,6 +56,14 @@ async def apply_file_changes(runtime: AuthRuntime) -> None:
         except SharedStateUnavailable as error:
             logger.warning("comfyui-auth could not end removed users' sessions now: %s", error)
         runtime.audit.record("config_reloaded", reason=f"{len(outcome.store.users)} users")
+
+
+async def check_shared_config(runtime: AuthRuntime) -> None:
+    """With Redis: keep this instance's fingerprints published; report a mismatch found."""
+    if runtime.shared_config is None:
+        return
+    for problem in await asyncio.to_thread(runtime.shared_config.refresh):
+        logger.error("comfyui-auth: %s", problem)
 
 
 def watcher_context(runtime: AuthRuntime) -> object:

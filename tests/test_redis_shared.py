@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -21,11 +21,20 @@ import redis
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
+from comfyui_auth.core.admin_commands import check
+from comfyui_auth.core.errors import ConfigError
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.core.redis_connection import connect
 from comfyui_auth.core.redis_sessions import RedisSessionStore
 from comfyui_auth.core.secret import Secret
 from comfyui_auth.core.session_cache import SHARED_TTL_S
+from comfyui_auth.core.shared_config import (
+    DIFFERENT_FOR_POLLS,
+    SIGNING_KEY_ENTRY,
+    SharedConfig,
+    published_digests,
+    signing_key_fingerprint,
+)
 from comfyui_auth.core.state_files import ensure_private_dir, write_private_file
 from comfyui_auth.tests.minimal_host import MinimalHost, build_minimal_host
 from comfyui_auth.tests.redis_server import RedisServer, free_port
@@ -350,3 +359,66 @@ async def test_a_password_change_seen_by_one_instance_ends_the_session_on_one_st
     assert session_id is not None
     assert a.host.runtime.authenticator.sessions.find(session_id) is None
     assert await seconds_until_refused(a, cookie) <= SHARED_TTL_S + 0.2
+
+
+async def test_an_instance_with_another_signing_key_refuses_to_start_and_says_which_file(
+    host_modules: FakePromptServer,  # noqa: F811 - the fixture imported above
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 12: the README's copy step forgotten is a 503 and a console line, not 401s."""
+    shared = connect(Secret(redis_server.url))
+    first = SharedConfig(shared.client, b"k" * 32, Path("a/secret_key"), Path("a/auth.json"))
+    first.claim()  # the first instance, already running
+    monkeypatch.setenv("COMFYUI_API_KEY", ADMIN_KEY)
+    monkeypatch.setenv("COMFYUI_AUTH_REDIS_URL", redis_server.url)
+    with caplog.at_level(logging.DEBUG):
+        load_like_comfyui()
+    status, body = await get(host_modules.app, "/api/prompt")
+    assert status == 503
+    problem = str(body["problem"])
+    assert "signing key differs" in problem
+    assert "secret_key" in problem
+    assert "copy the secret_key file from the first instance" in problem
+    assert "signing key differs" in caplog.text
+    assert (b"k" * 32).hex() not in caplog.text + problem
+    stored = stored_keys(redis_server)
+    assert stored[SIGNING_KEY_ENTRY.encode()] == signing_key_fingerprint(b"k" * 32).encode()
+    await shared.close()
+
+
+async def test_instances_with_the_same_key_share_and_a_different_auth_file_is_reported(
+    pair: tuple[Instance, Instance], redis_server: RedisServer, tmp_path: Path
+) -> None:
+    a, b = pair
+    config_a, config_b = a.host.runtime.shared_config, b.host.runtime.shared_config
+    assert config_a is not None  # both started: the key was copied
+    assert config_b is not None
+    assert [config_a.refresh(), config_b.refresh()] == [[], []]
+    digests = published_digests(config_a.client)
+    assert len(digests) == 2
+    assert len(set(digests.values())) == 1
+    other = tmp_path / "other-auth.json"
+    other.write_text("[]")
+    config_b.auth_file = other  # B reads a copy of its own, which differs
+    problems = [config_b.refresh() for _ in range(DIFFERENT_FOR_POLLS)]
+    assert problems[:-1] == [[]] * (DIFFERENT_FOR_POLLS - 1)  # an edit in flight is no problem
+    assert "differs from the one 1 other instance(s)" in problems[-1][0]
+    assert config_b.refresh() == []  # said once, not every second
+
+
+async def test_manage_py_check_compares_this_key_and_file_with_the_running_instances(
+    pair: tuple[Instance, Instance], tmp_path: Path
+) -> None:
+    a, _ = pair
+    settings = a.host.runtime.settings
+    report = check(settings)
+    assert "the signing key matches the running instances'" in report
+    assert "all 2 running instances read this auth.json" in report
+    elsewhere = ensure_private_dir(tmp_path / "c" / "__auth")
+    write_private_file(elsewhere / "secret_key", (b"x" * 32).hex().encode())
+    with pytest.raises(ConfigError) as refused:
+        check(replace(settings, state_dir=elsewhere))  # the copy step forgotten
+    assert "copy the secret_key file from the first instance" in refused.value.explanation
+    assert str(elsewhere / "secret_key") in refused.value.explanation
