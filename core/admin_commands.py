@@ -33,6 +33,7 @@ from .identity import Role
 from .password_policy import password_problem
 from .passwords import PasswordVerifier, make_hasher
 from .settings import Settings, load_settings
+from .state_files import read_or_create_signing_key
 
 T = TypeVar("T")
 MAX_EXPIRY_DAYS = 36500
@@ -315,7 +316,56 @@ def check(settings: Settings) -> str:
     if expired:
         lines.append(f"note: expired API keys (revoke them): {', '.join(expired)}")
     lines += _mode_warnings([settings.auth_file, *filter(None, [settings.api_key_file])])
+    if settings.redis_url is not None:
+        lines += _shared_checks(settings)
     return "\n".join(lines)
+
+
+def _shared_checks(settings: Settings) -> list[str]:
+    """With ``COMFYUI_AUTH_REDIS_URL``: this machine's key and file against the running ones.
+
+    Only reads: a check never claims a fingerprint (nor creates a signing key).
+    """
+    try:
+        from .redis_connection import connect
+        from .shared_config import (
+            SIGNING_KEY_ENTRY,
+            auth_file_digest,
+            key_mismatch,
+            published_digests,
+            signing_key_fingerprint,
+        )
+    except ImportError:
+        return ["note: COMFYUI_AUTH_REDIS_URL is set but redis-py is missing: not compared"]
+
+    assert settings.redis_url is not None  # noqa: S101 - checked by the caller
+    key_path = settings.signing_key_path
+    if not key_path.exists():
+        return [f"note: no signing key at {key_path} yet: copy it from the first instance"]
+    key = read_or_create_signing_key(key_path)
+    shared = connect(settings.redis_url)
+    try:
+        claimed = shared.client.get(SIGNING_KEY_ENTRY)
+        digests = published_digests(shared.client)
+    finally:
+        shared.client.close()
+    if claimed is None:
+        return ["shared Redis: no running instance has published its signing key yet"]
+    if (claimed.decode() if isinstance(claimed, bytes) else claimed) != signing_key_fingerprint(
+        key
+    ):
+        raise key_mismatch(key_path)
+    mine = auth_file_digest(key, settings.auth_file)
+    differ = sum(1 for digest in digests.values() if digest != mine)
+    lines = [f"shared Redis: the signing key matches the running instances' ({key_path})"]
+    if differ:
+        lines.append(
+            f"warning: {differ} of {len(digests)} running instances read an auth.json that "
+            f"differs from {settings.auth_file}: let every instance read the same file"
+        )
+    elif digests:
+        lines.append(f"shared Redis: all {len(digests)} running instances read this auth.json")
+    return lines
 
 
 def _mode_warnings(paths: Iterable[Path]) -> list[str]:
@@ -337,7 +387,8 @@ def _edit(path: Path, change: Callable[[editor.Entries], T]) -> T:
     """``edit_entries``, keeping the file's owner when the tool runs as root.
 
     ``sudo python manage.py`` would otherwise leave a root-owned 0600 file that the user
-    running ComfyUI can no longer read.
+    running ComfyUI can no longer read - and a lock file it can no longer open, which would
+    stop its password upgrades.
     """
     try:
         owner = path.stat()
@@ -345,7 +396,8 @@ def _edit(path: Path, change: Callable[[editor.Entries], T]) -> T:
         owner = None
     result = editor.edit_entries(path, change)
     if owner is not None and hasattr(os, "geteuid") and os.geteuid() == 0 and owner.st_uid != 0:
-        os.chown(path, owner.st_uid, owner.st_gid)
+        for written in (path, editor.lock_path(path)):
+            os.chown(written, owner.st_uid, owner.st_gid)
     return result
 
 

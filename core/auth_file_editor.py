@@ -5,12 +5,22 @@ survive, in users and in API keys alike, and entries an edit does not touch are 
 as they were read. Every write goes through ``write_private_file``: atomic, fsynced, mode
 0600. The result is parsed before it is written, so an edit can never leave a file this
 package would refuse.
+
+Several writers share the file: ``manage.py``, the setup page, and every instance behind a
+load balancer upgrading Fooocus passwords at sign-in. Each read-modify-write holds an
+advisory lock (``flock`` on ``auth.json.lock`` beside the file, mode 0600), so two of them
+never both start from the same version and one's entry or field is never lost.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
-from collections.abc import Callable
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,12 +28,16 @@ from typing import Any, TypeVar
 from .auth_file import lookup_key, parse_auth_file
 from .errors import ConfigError
 from .identity import Role
+from .passwords import StoredPassword
 from .state_files import ensure_private_dir, write_private_file
 
 Entries = list[dict[str, Any]]
 T = TypeVar("T")
 EDIT_ATTEMPTS = 3
-"""The server rewrites the file itself (password upgrades): an edit that raced it is redone."""
+"""A writer that does not take the lock (a text editor): an edit that raced it is redone."""
+LOCK_WAIT_SECONDS = 10.0
+"""Edits hold the lock for milliseconds; longer means a stuck process, which is reported."""
+LOCK_SUFFIX = ".lock"
 
 
 def read_entries(path: Path) -> Entries:
@@ -39,25 +53,75 @@ def write_entries(path: Path, entries: Entries) -> None:
 
 
 def edit_entries(path: Path, change: Callable[[Entries], T]) -> T:
-    """Read the file, apply ``change`` to its entries and write the result back.
+    """Read the file, apply ``change`` to its entries and write the result back, locked.
 
-    The file is read again just before the write: if someone else (the running server
-    upgrading a password, a second ``manage.py``) wrote it in between, the edit is redone on
-    their version instead of silently overwriting it. ``change`` raises ``ConfigError`` to
-    refuse; the file is then left untouched.
+    Under the lock the file is read, changed and written by this writer alone. It is read
+    again just before the write all the same: a writer that ignores the lock (someone's
+    editor) is not overwritten, the edit is redone on their version. ``change`` raises
+    ``ConfigError`` to refuse; the file is then left untouched.
     """
-    for _ in range(EDIT_ATTEMPTS):
-        before = read_bytes(path)
-        entries = _entries(before, path)
-        result = change(entries)
-        if read_bytes(path) == before:
-            write_entries(path, entries)
-            return result
+    with locked(path):
+        for _ in range(EDIT_ATTEMPTS):
+            before = read_bytes(path)
+            entries = _entries(before, path)
+            result = change(entries)
+            if read_bytes(path) == before:
+                write_entries(path, entries)
+                return result
     raise ConfigError(
         "the auth file kept changing while it was being edited",
         fix="try again; if it keeps happening, find what rewrites the file",
         path=path,
     )
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + LOCK_SUFFIX)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the advisory lock of the auth file ``path`` (every process editing it takes it).
+
+    Without ``fcntl`` (Windows) there is no lock, and the re-read before each write is the
+    only protection.
+    """
+    if sys.platform == "win32":
+        yield
+        return
+    import fcntl
+
+    ensure_private_dir(path.parent)
+    lock_file = lock_path(path)
+    try:
+        descriptor = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot open the lock file of the auth file ({error.strerror})",
+            fix="run this as the user that runs ComfyUI, or make the directory writable",
+            path=lock_file,
+        ) from None
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as error:
+                if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise
+                if time.monotonic() > deadline:
+                    raise ConfigError(
+                        "another process has held the auth file's lock for "
+                        f"{LOCK_WAIT_SECONDS:.0f} seconds",
+                        fix="try again; if it keeps happening, find the stuck process "
+                        "(fuser on the lock file)",
+                        path=lock_file,
+                    ) from None
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 def read_bytes(path: Path) -> bytes | None:
@@ -104,6 +168,32 @@ def set_password_hash(entries: Entries, name: str, password_hash: str) -> None:
     entry = _existing(entries, name)
     entry.pop("pass", None)
     entry["hash"] = password_hash
+
+
+class _Unchanged(Exception):
+    """Raised inside an edit to leave the file exactly as it is."""
+
+
+def upgrade_password(path: Path, name: str, proved: StoredPassword, new_hash: str) -> bool:
+    """Store ``new_hash`` for ``name`` if the entry still holds ``proved``; whether it did.
+
+    Two instances can upgrade the same Fooocus password at once (two sign-ins), or an
+    administrator can change it meanwhile: the first writer's hash stays, so the sessions
+    opened under it are not ended by a second, different hash.
+    """
+
+    def change(entries: Entries) -> None:
+        records = parse_auth_file(json.dumps(entries).encode("utf-8"), path)
+        stored = {lookup_key(record.name): record for record in records}.get(lookup_key(name))
+        if stored is None or stored.password != proved:
+            raise _Unchanged
+        set_password_hash(entries, name, new_hash)
+
+    try:
+        edit_entries(path, change)
+    except _Unchanged:
+        return False
+    return True
 
 
 def set_role(entries: Entries, name: str, role: Role) -> None:

@@ -101,13 +101,19 @@ class Authenticator:
         if known is not None and (record.key_id is None or self._key_still_valid(record)):
             return known  # same snapshot, so the same tag as when it was checked
         tag = store.credential_tag(record.user, record.key_id, now)
-        if tag is None or tag != record.tag:
-            # The password, role or key changed (or went) since login: the session ends here,
-            # at its first use after the change, and the audit trail says so.
-            self._cache.drop(record.id_hash)
-            await asyncio.to_thread(self.sessions.end, record.id_hash)
-            if self._on_revoked is not None:
-                self._on_revoked(record)
+        if tag != record.tag:
+            # This copy of auth.json may be behind the instance that opened the session (it
+            # upgraded a password at sign-in and rewrote the file): catch up before judging.
+            store = await asyncio.to_thread(self.credentials.catch_up)
+            tag = store.credential_tag(record.user, record.key_id, now)
+        if tag != record.tag:
+            if self._superseded(record.tag):
+                # The password, role or key changed (or went) since login: the session ends
+                # here, at its first use after the change, and the audit trail says so.
+                self._cache.drop(record.id_hash)
+                await asyncio.to_thread(self.sessions.end, record.id_hash)
+                if self._on_revoked is not None:
+                    self._on_revoked(record)
             return None
         identity = Identity(
             record.user,
@@ -119,6 +125,16 @@ class Authenticator:
         )
         self._cache.remember_identity(id_hash, store, identity)
         return identity
+
+    def _superseded(self, tag: str) -> bool:
+        """Whether a session tag the current copy does not produce belongs to an old credential.
+
+        With one instance every change goes through this copy, so any other tag is old. With a
+        shared store, a tag this process never saw may come from a newer ``auth.json`` that is
+        not visible here yet (a network filesystem's cache): that request is refused, but the
+        session is left for the instances that can judge it, instead of ended for everyone.
+        """
+        return not self.sessions.shared or self.credentials.is_known_tag(tag)
 
     def _key_still_valid(self, record: SessionRecord) -> bool:
         """A session opened with a key ends when the key expires, snapshot or not."""

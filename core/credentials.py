@@ -79,6 +79,17 @@ class CredentialStore:
             return None
         return self._tag("key", found[1].digest, user.role)
 
+    def all_tags(self) -> list[str]:
+        """The tag of every credential in this snapshot, expired keys included."""
+        tags = [
+            self._tag("password", user.password.kind, user.password.material, user.role)
+            for user in self.users.values()
+        ]
+        tags += [self._tag("key", key.digest, user.role) for user, key in self.keys_by_id.values()]
+        if self.admin_key is not None:
+            tags.append(self._tag("env", hashlib.sha256(self.admin_key.reveal()).hexdigest()))
+        return tags
+
     def _tag(self, *parts: str) -> str:
         known = self._tags.get(parts)
         if known is None:

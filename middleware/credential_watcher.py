@@ -29,6 +29,7 @@ async def watch_credentials(runtime: AuthRuntime) -> None:
         await asyncio.sleep(POLL_SECONDS)
         try:
             await apply_file_changes(runtime)
+            await check_shared_config(runtime)
             ticks += 1
             if ticks % PURGE_EVERY == 0:
                 await asyncio.to_thread(runtime.authenticator.sessions.purge_expired)
@@ -39,12 +40,12 @@ async def watch_credentials(runtime: AuthRuntime) -> None:
 async def apply_file_changes(runtime: AuthRuntime) -> None:
     """One poll: reload if the files changed, and report the outcome."""
     source = runtime.authenticator.credentials
-    before = source.current
     outcome = await asyncio.to_thread(source.reload_if_changed)
     if outcome.error is not None:
         logger.error("comfyui-auth kept the last good configuration: %s", outcome.error.explanation)
         runtime.audit.record("config_rejected", reason=outcome.error.explanation)
-    elif outcome.store is not None:
+    elif outcome.store is not None and outcome.previous is not None:
+        before = outcome.previous
         removed = set(before.users) - set(outcome.store.users)
         try:
             for key in removed:
@@ -55,6 +56,14 @@ async def apply_file_changes(runtime: AuthRuntime) -> None:
         except SharedStateUnavailable as error:
             logger.warning("comfyui-auth could not end removed users' sessions now: %s", error)
         runtime.audit.record("config_reloaded", reason=f"{len(outcome.store.users)} users")
+
+
+async def check_shared_config(runtime: AuthRuntime) -> None:
+    """With Redis: keep this instance's fingerprints published; report a mismatch found."""
+    if runtime.shared_config is None:
+        return
+    for problem in await asyncio.to_thread(runtime.shared_config.refresh):
+        logger.error("comfyui-auth: %s", problem)
 
 
 def watcher_context(runtime: AuthRuntime) -> object:

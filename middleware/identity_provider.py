@@ -187,5 +187,5 @@ async def identify_form(runtime: AuthRuntime, fields: SubmittedFields) -> Identi
     if user is None:
         return None
     if authenticator.verifier.needs_rehash(user.password):
-        await upgrade_legacy_password(runtime, user.name, password)
+        await upgrade_legacy_password(runtime, user, password)
     return Identity(user.name, user.role, Via.SESSION)

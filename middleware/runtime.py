@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -29,6 +30,9 @@ from .host_routes import HostRoutes
 from .host_users import HostUsers
 from .index_injection import IndexInjector
 
+if TYPE_CHECKING:  # redis is imported only when COMFYUI_AUTH_REDIS_URL is set
+    from ..core.shared_config import SharedConfig
+
 IDENTITY = web.RequestKey("comfyui_auth.identity", Identity)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -53,6 +57,8 @@ class AuthRuntime:
     setup_token: SetupToken | None = None
     keys_seen: set[str] = field(default_factory=set)
     """Ids of the API keys used since start: the first use of each is audited, not every one."""
+    shared_config: SharedConfig | None = None
+    """With Redis: this instance's published key fingerprint and auth.json digest."""
 
     @property
     def needs_setup(self) -> bool:
@@ -65,7 +71,7 @@ def build_runtime(settings: Settings, host: HostAdapter) -> AuthRuntime:
     signing_key = read_or_create_signing_key(settings.signing_key_path)
     credentials = CredentialSource(settings, signing_key)
     verifier = PasswordVerifier(make_hasher(cheap_for_tests=settings.cheap_hashing_for_tests))
-    sessions, throttle = _stores(settings, host.app)
+    sessions, throttle, shared_config = _stores(settings, host.app, signing_key)
     audit = AuditLog(settings.audit_log_path)
 
     def session_revoked(record: SessionRecord) -> None:
@@ -85,20 +91,25 @@ def build_runtime(settings: Settings, host: HostAdapter) -> AuthRuntime:
         client_ids=ClientIdOwners(),
         routes=HostRoutes(host.core_dir),
         devices=TrustedDevices(signing_key),
+        shared_config=shared_config,
     )
 
 
-def _stores(settings: Settings, app: web.Application) -> tuple[SessionStore, FailureThrottle]:
+def _stores(
+    settings: Settings, app: web.Application, signing_key: bytes
+) -> tuple[SessionStore, FailureThrottle, SharedConfig | None]:
     """SQLite and memory for one instance; Redis when several share ``COMFYUI_AUTH_REDIS_URL``.
 
     The Redis clients are closed with the app; redis-py is imported only when Redis is used.
+    An instance whose signing key differs from the others' refuses to start (``ConfigError``).
     """
     windows = failure_windows(settings.failure_limit, settings.failure_window_seconds)
     if settings.redis_url is None:
-        return SqliteSessionStore(settings.sessions_path), FailureThrottle.in_memory(windows)
+        return SqliteSessionStore(settings.sessions_path), FailureThrottle.in_memory(windows), None
     try:
         from ..core.redis_connection import connect
         from ..core.redis_sessions import RedisSessionStore
+        from ..core.shared_config import SharedConfig
     except ImportError as error:
         if (error.name or "").partition(".")[0] != "redis":
             raise
@@ -108,11 +119,16 @@ def _stores(settings: Settings, app: web.Application) -> tuple[SessionStore, Fai
             "or unset COMFYUI_AUTH_REDIS_URL",
         ) from None
     shared = connect(settings.redis_url)
+    config = SharedConfig(shared.client, signing_key, settings.signing_key_path, settings.auth_file)
+    try:
+        config.claim()
+    except ConfigError:
+        shared.client.close()
+        raise
 
     async def close_shared(app: web.Application) -> None:
         await shared.close()
 
     app.on_cleanup.append(close_shared)
-    return RedisSessionStore(shared.client), FailureThrottle.shared(
-        windows, shared.throttle_storage
-    )
+    throttle = FailureThrottle.shared(windows, shared.throttle_storage)
+    return RedisSessionStore(shared.client), throttle, config

@@ -13,7 +13,7 @@ import asyncio
 from aiohttp import web
 
 from ..core.auth_file import MAX_USER_NAME_LENGTH
-from ..core.auth_file_editor import add_user, read_entries, write_entries
+from ..core.auth_file_editor import add_user, edit_entries
 from ..core.errors import BadBody, ConfigError
 from ..core.identity import Identity, Role, Via
 from ..core.password_policy import MIN_PASSWORD_LENGTH
@@ -84,10 +84,11 @@ class SetupRoutes:
         return response
 
     def _write_admin(self, name: str, password: str) -> None:
-        path = self.runtime.settings.auth_file
-        entries = read_entries(path)
-        add_user(entries, name, self.runtime.authenticator.verifier.hash(password), "admin")
-        write_entries(path, entries)
+        password_hash = self.runtime.authenticator.verifier.hash(password)
+        edit_entries(
+            self.runtime.settings.auth_file,
+            lambda entries: add_user(entries, name, password_hash, "admin"),
+        )
         self.runtime.authenticator.credentials.reload_now()
 
 

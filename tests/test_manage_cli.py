@@ -110,9 +110,13 @@ class Manage:
         return result
 
     def assert_no_leftovers(self) -> None:
-        """Atomic writes leave no temporary file beside auth.json."""
+        """Atomic writes leave no temporary file beside auth.json (only its 0600 lock file)."""
         if self.auth_file.parent.exists():
-            assert [p.name for p in self.auth_file.parent.iterdir()] in ([], ["auth.json"])
+            names = sorted(p.name for p in self.auth_file.parent.iterdir())
+            assert names in ([], ["auth.json"], ["auth.json", "auth.json.lock"])
+            lock = self.auth_file.parent / "auth.json.lock"
+            if lock.exists():
+                assert stat.S_IMODE(lock.stat().st_mode) == 0o600
 
     def users(self) -> dict[str, UserRecord]:
         return {u.name: u for u in parse_auth_file(self.auth_file.read_bytes(), self.auth_file)}

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -21,11 +21,20 @@ import redis
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
+from comfyui_auth.core.admin_commands import check
+from comfyui_auth.core.errors import ConfigError
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.core.redis_connection import connect
 from comfyui_auth.core.redis_sessions import RedisSessionStore
 from comfyui_auth.core.secret import Secret
 from comfyui_auth.core.session_cache import SHARED_TTL_S
+from comfyui_auth.core.shared_config import (
+    DIFFERENT_FOR_POLLS,
+    SIGNING_KEY_ENTRY,
+    SharedConfig,
+    published_digests,
+    signing_key_fingerprint,
+)
 from comfyui_auth.core.state_files import ensure_private_dir, write_private_file
 from comfyui_auth.tests.minimal_host import MinimalHost, build_minimal_host
 from comfyui_auth.tests.redis_server import RedisServer, free_port
@@ -288,3 +297,128 @@ async def test_the_store_ends_expired_and_unreadable_sessions(
     assert sessions.find(expiring) is None
     assert sessions.count() == 0
     assert sessions.end_user("gina") == 0
+
+
+def write_fooocus_user(auth_file: Path) -> None:
+    """A Fooocus entry: the plain password that the first sign-in upgrades to argon2id."""
+    auth_file.write_text(json.dumps([{"user": "gina", "pass": PASSWORD}]))
+
+
+async def test_an_upgrade_on_one_instance_keeps_the_session_on_an_instance_still_behind(
+    pair: tuple[Instance, Instance],
+) -> None:
+    """Issue 12: B's watcher has not seen A's rewrite yet; the session must live on both."""
+    a, b = pair
+    auth_file = a.host.runtime.settings.auth_file
+    write_fooocus_user(auth_file)
+    for instance in (a, b):
+        instance.host.runtime.authenticator.credentials.reload_now()
+    cookie = await a.sign_in()  # A rewrites the entry as argon2id
+    assert json.loads(auth_file.read_text())[0]["hash"].startswith("$argon2id$")
+    source_b = b.host.runtime.authenticator.credentials
+    stale = source_b.current
+    assert stale.user("gina").password.kind == "plain"  # type: ignore[union-attr]
+    assert await b.me(cookie) == 200
+    assert source_b.current is not stale  # caught up at the request, not at the next poll
+    assert [await a.me(cookie), await b.me(cookie)] == [200, 200]
+    # The watcher still reports the change it did not read itself.
+    outcome = source_b.reload_if_changed()
+    assert outcome.previous is stale
+    assert outcome.store is source_b.current
+
+
+async def test_a_tag_from_a_file_not_visible_yet_refuses_the_request_but_ends_nothing(
+    pair: tuple[Instance, Instance], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = pair
+    write_fooocus_user(a.host.runtime.settings.auth_file)
+    for instance in (a, b):
+        instance.host.runtime.authenticator.credentials.reload_now()
+    source_b = b.host.runtime.authenticator.credentials
+    stale = source_b.current
+    with monkeypatch.context() as patch:  # a network filesystem that shows B the old file
+        patch.setattr(source_b, "catch_up", lambda: stale)
+        cookie = await a.sign_in()
+        assert await b.me(cookie) == 401
+    assert await a.me(cookie) == 200  # not ended for everyone
+    assert await b.me(cookie) == 200  # once the file is visible, B accepts it
+
+
+async def test_a_password_change_seen_by_one_instance_ends_the_session_on_one_still_behind(
+    pair: tuple[Instance, Instance],
+) -> None:
+    a, b = pair
+    cookie = await a.sign_in()
+    assert await b.me(cookie) == 200
+    write_users(a.host.runtime.settings.auth_file, "gina-new-password-2")
+    b.host.runtime.authenticator.credentials.reload_if_changed()  # B's watcher polls first
+    # The tag B saw before is superseded, so B ends the session in the shared store, and A,
+    # whose copy still produces the old tag, refuses it once its memory of it lapses.
+    assert await b.me(cookie) == 401
+    session_id = a.host.runtime.cookies.unsign(cookie)
+    assert session_id is not None
+    assert a.host.runtime.authenticator.sessions.find(session_id) is None
+    assert await seconds_until_refused(a, cookie) <= SHARED_TTL_S + 0.2
+
+
+async def test_an_instance_with_another_signing_key_refuses_to_start_and_says_which_file(
+    host_modules: FakePromptServer,  # noqa: F811 - the fixture imported above
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 12: the README's copy step forgotten is a 503 and a console line, not 401s."""
+    shared = connect(Secret(redis_server.url))
+    first = SharedConfig(shared.client, b"k" * 32, Path("a/secret_key"), Path("a/auth.json"))
+    first.claim()  # the first instance, already running
+    monkeypatch.setenv("COMFYUI_API_KEY", ADMIN_KEY)
+    monkeypatch.setenv("COMFYUI_AUTH_REDIS_URL", redis_server.url)
+    with caplog.at_level(logging.DEBUG):
+        load_like_comfyui()
+    status, body = await get(host_modules.app, "/api/prompt")
+    assert status == 503
+    problem = str(body["problem"])
+    assert "signing key differs" in problem
+    assert "secret_key" in problem
+    assert "copy the secret_key file from the first instance" in problem
+    assert "signing key differs" in caplog.text
+    assert (b"k" * 32).hex() not in caplog.text + problem
+    stored = stored_keys(redis_server)
+    assert stored[SIGNING_KEY_ENTRY.encode()] == signing_key_fingerprint(b"k" * 32).encode()
+    await shared.close()
+
+
+async def test_instances_with_the_same_key_share_and_a_different_auth_file_is_reported(
+    pair: tuple[Instance, Instance], redis_server: RedisServer, tmp_path: Path
+) -> None:
+    a, b = pair
+    config_a, config_b = a.host.runtime.shared_config, b.host.runtime.shared_config
+    assert config_a is not None  # both started: the key was copied
+    assert config_b is not None
+    assert [config_a.refresh(), config_b.refresh()] == [[], []]
+    digests = published_digests(config_a.client)
+    assert len(digests) == 2
+    assert len(set(digests.values())) == 1
+    other = tmp_path / "other-auth.json"
+    other.write_text("[]")
+    config_b.auth_file = other  # B reads a copy of its own, which differs
+    problems = [config_b.refresh() for _ in range(DIFFERENT_FOR_POLLS)]
+    assert problems[:-1] == [[]] * (DIFFERENT_FOR_POLLS - 1)  # an edit in flight is no problem
+    assert "differs from the one 1 other instance(s)" in problems[-1][0]
+    assert config_b.refresh() == []  # said once, not every second
+
+
+async def test_manage_py_check_compares_this_key_and_file_with_the_running_instances(
+    pair: tuple[Instance, Instance], tmp_path: Path
+) -> None:
+    a, _ = pair
+    settings = a.host.runtime.settings
+    report = check(settings)
+    assert "the signing key matches the running instances'" in report
+    assert "all 2 running instances read this auth.json" in report
+    elsewhere = ensure_private_dir(tmp_path / "c" / "__auth")
+    write_private_file(elsewhere / "secret_key", (b"x" * 32).hex().encode())
+    with pytest.raises(ConfigError) as refused:
+        check(replace(settings, state_dir=elsewhere))  # the copy step forgotten
+    assert "copy the secret_key file from the first instance" in refused.value.explanation
+    assert str(elsewhere / "secret_key") in refused.value.explanation
