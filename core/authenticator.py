@@ -178,6 +178,10 @@ class Authenticator:
         self._cache.drop_user(user)
         return await asyncio.to_thread(self.sessions.end_user, user)
 
+    async def user_sessions(self, user: str) -> list[SessionRecord]:
+        """The live sessions of ``user`` (for the account page), read off the event loop."""
+        return await asyncio.to_thread(self.sessions.for_user, user)
+
     def _role_of(self, record: SessionRecord) -> Role:
         if record.key_id == ENV_KEY_ID:
             return Role.ADMIN
