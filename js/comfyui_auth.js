@@ -260,14 +260,32 @@ function showNewKey(target, created) {
   copy.focus();
 }
 
-function sessionsSection(account) {
+function sessionsSection(account, refresh) {
+  const line = status();
   const items = account.sessions.map((session) =>
     el(
       "li",
       {},
       `Signed in ${when(session.created)}, until ${when(session.expires)}`,
       session.with_api_key ? " (with an API key)" : "",
-      session.current ? el("strong", {}, " — this browser") : null,
+      session.current
+        ? el("strong", {}, " — this browser")
+        : el(
+            "button",
+            {
+              type: "button",
+              "aria-label": `Sign out the session signed in ${when(session.created)}`,
+              onclick: async () => {
+                try {
+                  await api("DELETE", `/auth/account/sessions/${encodeURIComponent(session.id)}`);
+                  refresh(undefined, "That session is signed out.");
+                } catch (error) {
+                  say(line, error.message, true);
+                }
+              },
+            },
+            "Sign out",
+          ),
     ),
   );
   return el(
@@ -276,6 +294,7 @@ function sessionsSection(account) {
     el("h3", {}, "Sessions"),
     items.length ? el("ul", {}, ...items) : el("p", { class: "cauth-muted" }, "No browser sessions."),
     el("p", { class: "cauth-muted" }, "Changing your password signs out every other session."),
+    line,
   );
 }
 
@@ -296,7 +315,7 @@ async function openAccount() {
       noticeLine,
       account.has_password ? passwordSection((message) => draw(undefined, message)) : null,
       keys.section,
-      sessionsSection(account),
+      sessionsSection(account, draw),
     );
     if (notice) say(noticeLine, notice);
     if (created) showNewKey(keys.shown, created);

@@ -42,6 +42,10 @@ ACCOUNT_PATH = "/auth/account"
 ADMIN_USERS_PATH = "/auth/admin/users"
 REFUSED_CURRENT = "The current password is wrong."
 NOT_YOUR_KEY = "You have no API key with this id."
+NOT_YOUR_SESSION = "You have no other session with this id."
+SESSION_HANDLE_LENGTH = 16
+"""A session is named by the start of its id's digest: enough to tell one user's sessions
+apart, useless for anything else (the store keys on the whole digest; a cookie needs the id)."""
 LAST_ADMIN = (
     "This is the last administrator; make another user an administrator first, so that "
     "someone can still manage this server."
@@ -56,6 +60,7 @@ def add_account_routes(router: web.UrlDispatcher, runtime: AuthRuntime) -> None:
     router.add_post(ACCOUNT_PATH + "/password", routes.change_my_password)
     router.add_post(ACCOUNT_PATH + "/keys", routes.create_my_key)
     router.add_delete(ACCOUNT_PATH + "/keys/{key_id}", routes.revoke_my_key)
+    router.add_delete(ACCOUNT_PATH + "/sessions/{handle}", routes.end_my_session)
     router.add_get(ADMIN_USERS_PATH, routes.list_users)
     router.add_post(ADMIN_USERS_PATH, routes.add_user)
     router.add_post(ADMIN_USERS_PATH + "/{name}/password", routes.reset_password)
@@ -231,6 +236,18 @@ class AccountRoutes:
         self._audit(request, "api_key_revoked", identity.name, f"key {key_id}")
         return responses.ok({"ok": True, "revoked": key_id})
 
+    async def end_my_session(self, request: web.Request) -> web.StreamResponse:
+        """Sign out another browser of mine; the current one signs out with ``/auth/logout``."""
+        identity = request[IDENTITY]
+        handle = request.match_info["handle"].strip().lower()
+        sessions = await self.runtime.authenticator.user_sessions(identity.name)
+        found = next((r for r in sessions if _handle(r) == handle), None)
+        if found is None or found.id_hash == identity.session_id_hash:
+            return responses.not_found(NOT_YOUR_SESSION)
+        await self.runtime.authenticator.end_session_by_hash(found.id_hash)
+        self._audit(request, "session_ended", identity.name, f"session {handle}")
+        return responses.ok({"ok": True, "ended": handle})
+
     # --- administrators ----------------------------------------------------------------
 
     async def list_users(self, request: web.Request) -> web.StreamResponse:
@@ -388,11 +405,16 @@ def _keys_of(user: UserRecord | None) -> list[dict[str, Any]]:
 
 def _session(record: SessionRecord, identity: Identity) -> dict[str, Any]:
     return {
+        "id": _handle(record),
         "created": _iso(record.created),
         "expires": _iso(record.expires),
         "with_api_key": record.key_id is not None,
         "current": record.id_hash == identity.session_id_hash,
     }
+
+
+def _handle(record: SessionRecord) -> str:
+    return record.id_hash[:SESSION_HANDLE_LENGTH]
 
 
 def _iso(timestamp: float | None) -> str | None:

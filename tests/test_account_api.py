@@ -317,3 +317,16 @@ async def test_changes_are_audited_without_secrets(sign_in: SignIn, host: Minima
     assert "user_added" in events
     assert created["key"] not in log
     assert NEW_PASSWORD not in log
+
+
+async def test_a_user_signs_out_another_browser_but_not_someone_elses(sign_in: SignIn) -> None:
+    here, elsewhere, bob = await sign_in("alice"), await sign_in("alice"), await sign_in("bob")
+    _, account = await here.get("/auth/account")
+    current = next(s["id"] for s in account["sessions"] if s["current"])
+    other = next(s["id"] for s in account["sessions"] if not s["current"])
+    assert (await bob.delete(f"/auth/account/sessions/{other}"))[0] == 404
+    assert (await here.delete(f"/auth/account/sessions/{current}"))[0] == 404
+    assert (await elsewhere.client.get("/api/prompt")).status == 200
+    assert (await here.delete(f"/auth/account/sessions/{other}"))[0] == 200
+    assert (await elsewhere.client.get("/api/prompt")).status == 401
+    assert (await here.client.get("/api/prompt")).status == 200
