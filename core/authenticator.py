@@ -194,6 +194,15 @@ class Authenticator:
         self._cache.drop_user(user)
         return await asyncio.to_thread(self.sessions.end_user, user)
 
+    async def end_session_by_hash(self, id_hash: str) -> bool:
+        """End one session by its digest (the account page's "sign out" of another device)."""
+        self._cache.drop(id_hash)
+        return await asyncio.to_thread(self.sessions.end, id_hash)
+
+    async def user_sessions(self, user: str) -> list[SessionRecord]:
+        """The live sessions of ``user`` (for the account page), read off the event loop."""
+        return await asyncio.to_thread(self.sessions.for_user, user)
+
     def _role_of(self, record: SessionRecord) -> Role:
         if record.key_id == ENV_KEY_ID:
             return Role.ADMIN

@@ -94,6 +94,23 @@ class RedisSessionStore:
                 deleted, _ = pipe.execute()
         return int(deleted)
 
+    def for_user(self, user: str) -> list[SessionRecord]:
+        """The user's set names the candidates; records that expired or went are skipped."""
+        now = self._clock()
+        with answering():
+            digests = [
+                _text(member)
+                for member in self._client.zrangebyscore(_user_sessions_key(user), now, "+inf")
+            ]
+            raws = self._client.mget([_SESSION + digest for digest in digests]) if digests else []
+        records = [
+            _decode(digest, raw)
+            for digest, raw in zip(digests, raws, strict=True)
+            if raw is not None
+        ]
+        live = [record for record in records if record is not None and record.expires > now]
+        return sorted(live, key=lambda record: record.created)
+
     def purge_expired(self) -> int:
         """Nothing to do: every key carries its own TTL, and Redis deletes expired keys."""
         return 0

@@ -74,6 +74,10 @@ class SessionStore(Protocol):
         """End every session of ``user``; the number ended."""
         ...
 
+    def for_user(self, user: str) -> list[SessionRecord]:
+        """The live sessions of ``user``, oldest first (the account page lists them)."""
+        ...
+
     def purge_expired(self) -> int:
         """Delete expired sessions the store does not expire by itself; the number deleted."""
         ...

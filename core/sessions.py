@@ -113,6 +113,18 @@ class SqliteSessionStore:
             cursor = self._db.execute("DELETE FROM sessions WHERE user = ?", (user,))
         return cursor.rowcount
 
+    def for_user(self, user: str) -> list[SessionRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM sessions WHERE user = ? AND expires > ? "  # noqa: S608 - constant column list
+                "ORDER BY created",
+                (user, self._clock()),
+            ).fetchall()
+        return [
+            SessionRecord(id_hash, user_, key_id, tag, csrf, created, expires, bool(persistent))
+            for id_hash, user_, key_id, tag, csrf, created, expires, persistent in rows
+        ]
+
     def purge_expired(self) -> int:
         with self._lock:
             cursor = self._db.execute("DELETE FROM sessions WHERE expires <= ?", (self._clock(),))

@@ -43,11 +43,7 @@ def is_form_post(request: web.Request) -> bool:
 
 async def read_fields(request: web.Request) -> SubmittedFields:
     """The request's fields, from JSON or an urlencoded form; raise ``BadBody``."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise BadBody(f"request body larger than {MAX_BODY_BYTES} bytes", too_large=True)
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadBody(f"request body larger than {MAX_BODY_BYTES} bytes", too_large=True)
+    raw = await _capped_body(request)
     if request.content_type == JSON_TYPE:
         return SubmittedFields(_json_fields(raw), from_form=False)
     if request.content_type == FORM_TYPE:
@@ -55,7 +51,27 @@ async def read_fields(request: web.Request) -> SubmittedFields:
     raise BadBody("send the fields as JSON or as an HTML form")
 
 
-def _json_fields(raw: bytes) -> dict[str, str]:
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """A JSON object body (the account API takes JSON only), capped; raise ``BadBody``.
+
+    A form post is refused too: the API's answers are JSON, and an HTML form from another
+    site is exactly what the API must never act on.
+    """
+    if request.content_type != JSON_TYPE:
+        raise BadBody("send the fields as a JSON object (Content-Type: application/json)")
+    return _json_object(await _capped_body(request))
+
+
+async def _capped_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise BadBody(f"request body larger than {MAX_BODY_BYTES} bytes", too_large=True)
+    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadBody(f"request body larger than {MAX_BODY_BYTES} bytes", too_large=True)
+    return raw
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         document: Any = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):
@@ -64,8 +80,12 @@ def _json_fields(raw: bytes) -> dict[str, str]:
         raise BadBody("the body is not valid JSON") from None
     if not isinstance(document, dict):
         raise BadBody("the body must be a JSON object")
+    return document
+
+
+def _json_fields(raw: bytes) -> dict[str, str]:
     fields: dict[str, str] = {}
-    for name, value in document.items():
+    for name, value in _json_object(raw).items():
         if isinstance(value, bool):
             fields[name] = "1" if value else ""
         elif isinstance(value, str):

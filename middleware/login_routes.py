@@ -22,6 +22,7 @@ from ..core.errors import BadBody
 from ..core.identity import Identity
 from ..core.throttle import address_key, user_key
 from . import responses
+from .account_routes import add_account_routes
 from .client_view import ClientView, client_view
 from .health_route import health_handler
 from .identity_provider import identify_form
@@ -62,6 +63,7 @@ def add_auth_routes(router: web.UrlDispatcher, runtime: AuthRuntime) -> None:
     for path, name in STATIC_ASSETS.items():
         router.add_get(path, _file_handler(WEB_DIR / name))
     add_setup_routes(router, runtime)
+    add_account_routes(router, runtime)
 
 
 def _file_handler(path: Path) -> Handler:

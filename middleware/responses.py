@@ -25,6 +25,14 @@ def ok(body: dict[str, Any]) -> web.Response:
     return json_answer(200, body)
 
 
+def created(body: dict[str, Any]) -> web.Response:
+    return json_answer(201, body)
+
+
+def not_found(message: str) -> web.Response:
+    return json_answer(404, {"error": message})
+
+
 def unauthorized(message: str = "authentication required") -> web.Response:
     return json_answer(401, {"error": message}, **{"WWW-Authenticate": BEARER_CHALLENGE})
 

@@ -422,3 +422,21 @@ async def test_manage_py_check_compares_this_key_and_file_with_the_running_insta
         check(replace(settings, state_dir=elsewhere))  # the copy step forgotten
     assert "copy the secret_key file from the first instance" in refused.value.explanation
     assert str(elsewhere / "secret_key") in refused.value.explanation
+
+
+async def test_the_store_lists_a_users_live_sessions_oldest_first(
+    store: tuple[RedisSessionStore, list[float]],
+) -> None:
+    """What the account page shows: live sessions only, ended and expired ones left out."""
+    sessions, now = store
+    _, first = sessions.create(user="gina", key_id=None, tag="t", lifetime=600, persistent=True)
+    now[0] += 1
+    _, ended = sessions.create(user="gina", key_id=None, tag="t", lifetime=600, persistent=True)
+    now[0] += 1
+    _, short = sessions.create(user="gina", key_id="k1", tag="t", lifetime=5, persistent=False)
+    sessions.create(user="hugo", key_id=None, tag="t", lifetime=600, persistent=False)
+    sessions.end(ended.id_hash)
+    assert sessions.for_user("gina") == [first, short]
+    now[0] += 10
+    assert sessions.for_user("gina") == [first]
+    assert sessions.for_user("nobody") == []

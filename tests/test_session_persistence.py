@@ -9,6 +9,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
+from comfyui_auth.core.sessions import SqliteSessionStore
 from comfyui_auth.tests.minimal_host import build_minimal_host
 
 VERIFIER = PasswordVerifier(make_hasher(cheap_for_tests=True))
@@ -39,3 +40,20 @@ def test_the_signing_key_and_session_database_are_private(tmp_path: Path) -> Non
     assert stat.S_IMODE(settings.signing_key_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(settings.sessions_path.stat().st_mode) == 0o600
     assert len(bytes.fromhex(settings.signing_key_path.read_text().strip())) == 32
+
+
+def test_the_database_lists_a_users_live_sessions_oldest_first(tmp_path: Path) -> None:
+    """What the account page shows: live sessions only, ended and expired ones left out."""
+    now = [1_000_000.0]
+    sessions = SqliteSessionStore(tmp_path / "sessions.db", clock=lambda: now[0])
+    _, first = sessions.create(user="gina", key_id=None, tag="t", lifetime=600, persistent=True)
+    now[0] += 1
+    _, ended = sessions.create(user="gina", key_id=None, tag="t", lifetime=600, persistent=True)
+    now[0] += 1
+    _, short = sessions.create(user="gina", key_id="k1", tag="t", lifetime=5, persistent=False)
+    sessions.create(user="hugo", key_id=None, tag="t", lifetime=600, persistent=False)
+    sessions.end(ended.id_hash)
+    assert sessions.for_user("gina") == [first, short]
+    now[0] += 10
+    assert sessions.for_user("gina") == [first]
+    sessions.close()
