@@ -1,15 +1,17 @@
 """Users, keys and small clients for the real-ComfyUI suites (alice, bob and an administrator).
 
-A suite writes ``auth.json`` with ``auth_environment`` in its ``real_comfyui_env`` fixture and
-talks to the server through ``Client``: every call says who makes it, and the answer comes
-back as ``(status, json-or-text)`` so that a refusal reads as plainly as a success.
+A suite passes ``accounts.env`` as its ``real_comfyui_env`` (alice and bob with keys in
+``auth.json``, and an administrator key) and talks to the server through the ``client``
+fixture: every call says who makes it, and the answer comes back as
+``(status, json-or-text)`` so that a refusal reads as plainly as a success.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import pytest
 from comfyui_auth.core.api_keys import digest_token, generate_token
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.middleware.host_users import host_user_id
+from comfyui_auth.tests.comfyui_harness import RunningComfyUI
 
 ADMIN_KEY = "real-comfyui-admin-key-0123456789"
 USERS = ("alice", "bob")
@@ -134,3 +137,23 @@ class Client:
 def folder(name: str) -> str:
     """The user's folder under ``input/``, ``output/``, ``temp/`` and ``user/``."""
     return host_user_id(name)
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """The environment that gives a ComfyUI alice, bob and the admin key, and their keys."""
+
+    env: dict[str, str]
+    keys: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def accounts(tmp_path_factory: pytest.TempPathFactory) -> Accounts:
+    """Fresh accounts for one test module (pass ``accounts.env`` as ``real_comfyui_env``)."""
+    return Accounts(*auth_environment(tmp_path_factory.mktemp("auth")))
+
+
+@pytest.fixture
+async def client(real_comfyui: RunningComfyUI, accounts: Accounts) -> AsyncIterator[Client]:
+    async with aiohttp.ClientSession() as http:
+        yield Client(http, real_comfyui.url, accounts.keys)

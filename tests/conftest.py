@@ -32,6 +32,7 @@ _register_package()
 pytest_plugins = [
     "comfyui_auth.tests.fixtures_host",
     "comfyui_auth.tests.comfyui_harness",
+    "comfyui_auth.tests.comfyui_users",
     "comfyui_auth.tests.redis_server",
     "comfyui_auth.tests.browser_support",
 ]

@@ -8,19 +8,15 @@ never learns the administrator's CSRF cookie.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import aiohttp
 import pytest
 from playwright.async_api import Browser
 from playwright.async_api import Error as PlaywrightError
 
 from comfyui_auth.tests.browser_support import artifact, require_chromium
 from comfyui_auth.tests.comfyui_harness import RunningComfyUI
-from comfyui_auth.tests.comfyui_users import Client, auth_environment
+from comfyui_auth.tests.comfyui_users import Accounts, Client
 
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui]
-KEYS: dict[str, str] = {}
 SCRIPT = b"document.title='ran:'+document.cookie;fetch('/api/prompt?ran=1')"
 SVG = (
     b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="' + SCRIPT + b'">'
@@ -34,22 +30,14 @@ HTML = (
 
 
 @pytest.fixture(scope="module")
-def real_comfyui_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env, keys = auth_environment(tmp_path_factory.mktemp("auth"))
-    KEYS.update(keys)
-    return env
-
-
-@pytest.fixture
-async def client(real_comfyui: RunningComfyUI) -> AsyncIterator[Client]:
-    require_chromium()
-    async with aiohttp.ClientSession() as http:
-        yield Client(http, real_comfyui.url, KEYS)
+def real_comfyui_env(accounts: Accounts) -> dict[str, str]:
+    return accounts.env
 
 
 async def test_an_uploaded_svg_and_an_html_user_file_run_no_script_for_an_administrator(
     client: Client, browser: Browser, real_comfyui: RunningComfyUI
 ) -> None:
+    require_chromium()
     status, upload = await client.upload("bob", "p.svg", SVG, content_type="image/svg+xml")
     assert status == 200, upload
     status, _ = await client.call("admin", "POST", "/api/userdata/page.html", data=HTML)
@@ -57,7 +45,7 @@ async def test_an_uploaded_svg_and_an_html_user_file_run_no_script_for_an_admini
 
     context = await browser.new_context()
     signed_in = await context.request.post(
-        client.base + "/auth/login", data={"api_key": KEYS["admin"]}
+        client.base + "/auth/login", data={"api_key": client.keys["admin"]}
     )
     assert signed_in.status == 200
     page = await context.new_page()

@@ -7,35 +7,23 @@ administrator keeps the whole API. On 0.8.0 the API does not exist and stays clo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import aiohttp
 import pytest
 
 from comfyui_auth.tests.comfyui_harness import ComfyUITree, RunningComfyUI
-from comfyui_auth.tests.comfyui_users import TINY_IMAGE_PROMPT, Client, auth_environment
+from comfyui_auth.tests.comfyui_users import TINY_IMAGE_PROMPT, Accounts, Client
 
 pytestmark = pytest.mark.comfyui
-KEYS: dict[str, str] = {}
 ASSET_READS = ["/api/assets", "/api/tags", "/api/assets/seed/status", "/api/assets/tags/refine"]
 
 
 @pytest.fixture(scope="module")
-def real_comfyui_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env, keys = auth_environment(tmp_path_factory.mktemp("auth"))
-    KEYS.update(keys)
-    return env
+def real_comfyui_env(accounts: Accounts) -> dict[str, str]:
+    return accounts.env
 
 
 @pytest.fixture(scope="module")
 def real_comfyui_args(comfyui_tree: ComfyUITree) -> list[str]:
     return ["--enable-assets"] if comfyui_tree.version_tuple >= (0, 33) else []
-
-
-@pytest.fixture
-async def client(real_comfyui: RunningComfyUI) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession() as http:
-        yield Client(http, real_comfyui.url, KEYS)
 
 
 async def test_the_assets_api_is_for_administrators(

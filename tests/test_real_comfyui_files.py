@@ -9,7 +9,6 @@ access.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -18,10 +17,9 @@ import pytest
 
 from comfyui_auth.devhost.media import png_bytes
 from comfyui_auth.tests.comfyui_harness import RunningComfyUI
-from comfyui_auth.tests.comfyui_users import TINY_IMAGE_PROMPT, Client, auth_environment, folder
+from comfyui_auth.tests.comfyui_users import TINY_IMAGE_PROMPT, Accounts, Client, folder
 
 pytestmark = pytest.mark.comfyui
-KEYS: dict[str, str] = {}
 SVG_WITH_SCRIPT = (
     b'<svg xmlns="http://www.w3.org/2000/svg" onload="document.title=\'ran\'">'
     b"<script>document.title='ran'</script></svg>"
@@ -29,16 +27,8 @@ SVG_WITH_SCRIPT = (
 
 
 @pytest.fixture(scope="module")
-def real_comfyui_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env, keys = auth_environment(tmp_path_factory.mktemp("auth"))
-    KEYS.update(keys)
-    return env
-
-
-@pytest.fixture
-async def client(real_comfyui: RunningComfyUI) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession() as http:
-        yield Client(http, real_comfyui.url, KEYS)
+def real_comfyui_env(accounts: Accounts) -> dict[str, str]:
+    return accounts.env
 
 
 @pytest.fixture

@@ -18,10 +18,9 @@ import aiohttp
 import pytest
 
 from comfyui_auth.tests.comfyui_harness import RunningComfyUI
-from comfyui_auth.tests.comfyui_users import TINY_IMAGE_PROMPT, Client, auth_environment
+from comfyui_auth.tests.comfyui_users import TINY_IMAGE_PROMPT, Accounts, Client
 
 pytestmark = pytest.mark.comfyui
-KEYS: dict[str, str] = {}
 SLOW_PROMPT: dict[str, Any] = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 1536, "height": 1536,
                                                   "batch_size": 2, "color": 0}},
@@ -32,16 +31,15 @@ SLOW_PROMPT: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def real_comfyui_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env, keys = auth_environment(tmp_path_factory.mktemp("auth"))
-    KEYS.update(keys)
-    return env
+def real_comfyui_env(accounts: Accounts) -> dict[str, str]:
+    return accounts.env
 
 
 @pytest.fixture
-async def client(real_comfyui: RunningComfyUI) -> AsyncIterator[Client]:
+async def client(real_comfyui: RunningComfyUI, accounts: Accounts) -> AsyncIterator[Client]:
+    """The shared client, and afterwards an idle ComfyUI for the next test."""
     async with aiohttp.ClientSession() as http:
-        client = Client(http, real_comfyui.url, KEYS)
+        client = Client(http, real_comfyui.url, accounts.keys)
         yield client
         await client.call("admin", "POST", "/api/queue", {"clear": True})
         await client.call("admin", "POST", "/api/interrupt", {})

@@ -7,35 +7,23 @@ lists, writes, moves and deletes only his own, whatever ``Comfy-User`` header he
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import aiohttp
 import pytest
 
 from comfyui_auth.tests.comfyui_harness import RunningComfyUI
-from comfyui_auth.tests.comfyui_users import Client, auth_environment, folder
+from comfyui_auth.tests.comfyui_users import Accounts, Client, folder
 
 pytestmark = pytest.mark.comfyui
-KEYS: dict[str, str] = {}
 SECRET = "workflows%2Fsecret.json"
 
 
 @pytest.fixture(scope="module")
-def real_comfyui_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env, keys = auth_environment(tmp_path_factory.mktemp("auth"))
-    KEYS.update(keys)
-    return env
+def real_comfyui_env(accounts: Accounts) -> dict[str, str]:
+    return accounts.env
 
 
 @pytest.fixture(scope="module", params=[[], ["--multi-user"]], ids=["single-user", "multi-user"])
 def real_comfyui_args(request: pytest.FixtureRequest) -> list[str]:
     return list(request.param)
-
-
-@pytest.fixture
-async def client(real_comfyui: RunningComfyUI) -> AsyncIterator[Client]:
-    async with aiohttp.ClientSession() as http:
-        yield Client(http, real_comfyui.url, KEYS)
 
 
 @pytest.fixture
