@@ -247,9 +247,11 @@ def _mask_source_refusal(
 def refused_file_reference(call: Call, graph: object) -> str | None:
     """Why a user's graph may not run, when one of its inputs names another user's file.
 
-    Every text input is resolved as ComfyUI's loaders resolve it (an ``[output]``-style
-    annotation picks the folder, else ``input/``); text that is no file name resolves to a
-    shared or non-existent path and passes.
+    Every text input that names a path (a separator, or an ``[output]``-style annotation) is
+    resolved as ComfyUI's loaders resolve it (the annotation picks the folder, else
+    ``input/``); a bare name lies at the top of ``input/``, which is shared (a user's own
+    name, as the Current User node carries it, is no file), and text that is no file name
+    resolves to a shared or non-existent path and passes.
     """
     folder_paths = call.runtime.host.folder_paths
     if folder_paths is None or not isinstance(graph, dict):
@@ -263,6 +265,8 @@ def refused_file_reference(call: Call, graph: object) -> str | None:
             if not isinstance(value, str) or "\x00" in value:
                 continue
             name, directory = folder_paths.annotated_filepath(value)
+            if directory is None and "/" not in name and "\\" not in name:
+                continue  # the top of input/ is shared; a bare user folder name is no file
             path = os.path.join(directory or roots.input, name)
             if not roots.may_use(path, call.folder):
                 return "the workflow names a file of another user"
