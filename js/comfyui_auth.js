@@ -56,7 +56,10 @@ async function whoAmI() {
 }
 
 async function signOut() {
-  // The interceptor (inject.js) adds the X-CSRF-Token header to this same-origin POST.
+  // The interceptor (inject.js) adds the X-CSRF-Token header to this same-origin POST. While
+  // signing out it does not send a 401 to the login page itself: the frontend's own polling
+  // can meet the ended session first, and this page goes to the signed-out notice instead.
+  window.__comfyuiAuthSigningOut = true;
   try {
     await fetch("/auth/logout", { method: "POST", credentials: "same-origin" });
   } finally {

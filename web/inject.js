@@ -34,7 +34,7 @@
   }
 
   function toLogin(url) {
-    if (redirecting || !sameOrigin(url)) return;
+    if (redirecting || window.__comfyuiAuthSigningOut || !sameOrigin(url)) return;
     if (new URL(url, location.href).pathname.indexOf("/auth/") === 0) return;
     if (location.pathname.indexOf("/auth/") === 0) return;
     redirecting = true;
