@@ -144,16 +144,26 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=15)
 
 
-def start_comfyui(
+@dataclass
+class Launched:
+    """A ComfyUI process started but perhaps not answering yet (see ``start_comfyuis``)."""
+
+    process: subprocess.Popen[bytes]
+    running: RunningComfyUI
+    probe: str
+    """The URL that answers once the server is up."""
+
+
+def launch_comfyui(
     tree: ComfyUITree,
     base_dir: Path,
     env: Mapping[str, str],
     extra_args: Sequence[str] = (),
     *,
     custom_nodes: Mapping[str, Path] | None = None,
-) -> Iterator[RunningComfyUI]:
+) -> Launched:
     """Start ComfyUI with ``custom_nodes`` (default: this repository) linked into
-    ``base_dir/custom_nodes``; stop it afterwards."""
+    ``base_dir/custom_nodes``, without waiting for it."""
     (base_dir / "custom_nodes").mkdir(parents=True, exist_ok=True)
     nodes = {"comfyui-auth": REPO_ROOT} if custom_nodes is None else custom_nodes
     for name, folder in nodes.items():
@@ -184,13 +194,44 @@ def start_comfyui(
             stdin=subprocess.DEVNULL,
         )
     url = f"http://127.0.0.1:{port}"
+    running = RunningComfyUI(
+        url=url, log_path=log_path, base_dir=base_dir, tree=tree, args=tuple(extra_args)
+    )
+    return Launched(process, running, url + ("/health" if nodes else "/"))
+
+
+def start_comfyui(
+    tree: ComfyUITree,
+    base_dir: Path,
+    env: Mapping[str, str],
+    extra_args: Sequence[str] = (),
+    *,
+    custom_nodes: Mapping[str, Path] | None = None,
+) -> Iterator[RunningComfyUI]:
+    """Start one ComfyUI (``launch_comfyui``), wait until it answers; stop it afterwards."""
+    launched = launch_comfyui(tree, base_dir, env, extra_args, custom_nodes=custom_nodes)
     try:
-        wait_until_answering(url + ("/health" if nodes else "/"), process, log_path)
-        yield RunningComfyUI(
-            url=url, log_path=log_path, base_dir=base_dir, tree=tree, args=tuple(extra_args)
-        )
+        wait_until_answering(launched.probe, launched.process, launched.running.log_path)
+        yield launched.running
     finally:
-        stop(process)
+        stop(launched.process)
+
+
+def start_comfyuis(
+    tree: ComfyUITree, instances: Sequence[tuple[Path, Mapping[str, str]]]
+) -> Iterator[tuple[RunningComfyUI, ...]]:
+    """Start one ComfyUI per ``(base_dir, env)`` at once and wait for all: a start takes
+    seconds of imports, so several started together cost little more than one."""
+    launched: list[Launched] = []
+    try:
+        for base_dir, env in instances:
+            launched.append(launch_comfyui(tree, base_dir, env))
+        for each in launched:
+            wait_until_answering(each.probe, each.process, each.running.log_path)
+        yield tuple(each.running for each in launched)
+    finally:
+        for each in launched:
+            stop(each.process)
 
 
 @pytest.fixture(scope="module")

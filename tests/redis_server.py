@@ -78,17 +78,25 @@ class RedisServer:
             self.process = None
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A running ``redis-server`` on 127.0.0.1, killed after the test."""
+def running_redis_server(directory: Path) -> Iterator[RedisServer]:
+    """A running ``redis-server`` keeping its files in ``directory``, killed afterwards.
+
+    A generator, so that a fixture of any scope can ``yield from`` it (a module's real
+    ComfyUIs share one server).
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (Debian/Ubuntu: apt-get install redis-server)")
-    directory = tmp_path / "redis"
-    directory.mkdir()
+    directory.mkdir(exist_ok=True)
     server = RedisServer(binary, directory)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A running ``redis-server`` on 127.0.0.1 for one test, killed after it."""
+    yield from running_redis_server(tmp_path / "redis")

@@ -1,44 +1,125 @@
 """Two real ComfyUI processes behind one Redis act as one ComfyUI (issue 12).
 
 A and B run this package with one shared ``auth.json``, one ``redis-server`` on loopback and
-the signing key copied from A to B, as the README's "Several instances" section says. A
-Fooocus user (plain ``pass`` or SHA-256 ``hash``) who signs in on A has the entry upgraded to
-argon2id there; B's copy of the file is then behind, and before issue 12 B ended the session
-for everyone about two seconds later. Now it lives on both, and a sign-out anywhere ends it
-everywhere within the second the instances remember a session.
+one signing key (made on A, copied to B, as the README's "Several instances" section says).
+Everything is done the way a user, an administrator or an attacker would: sign-ins, sign-outs
+and account changes over HTTP, ``manage.py`` as a separate process, Redis killed like a crash.
+
+- a password session (Fooocus plain and SHA-256 entries, upgraded to argon2id on A at the
+  sign-in, and an argon2id entry) and a session opened with an API key on A are valid on B,
+  and still after five seconds (B's copy of the file was behind: before issue 12 it ended the
+  upgraded sessions for everyone);
+- a sign-out, a revoked key or a session ended from the account page on one instance ends the
+  session on the other within the second an instance believes a session it remembers; a
+  password or role change (``manage.py`` or the browser) ends the old sessions on both within
+  two seconds, and sessions under the new credential live on both;
+- failures on one instance throttle the other;
+- sign-ins on both instances upgrading Fooocus passwords while ``manage.py`` adds users lose
+  no entry and no field;
+- ``manage.py check`` compares this machine's key and file with the running instances';
+- Redis stopped: every answer on both instances is a 503, or the 401 / redirect of a caller
+  with no credentials, or the 200 of a valid API key (which needs no Redis); never a 500,
+  never a session let in. Redis back: both serve again without a restart.
+
+The two instances and Redis are shared by the module (a ComfyUI start costs seconds); each
+test uses its own users, so they do not depend on each other's order, except the outage test,
+which runs last because it empties Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+import redis
 
+from comfyui_auth.core.api_keys import digest_token, generate_token
 from comfyui_auth.core.session_cache import SHARED_TTL_S
+from comfyui_auth.core.state_files import ensure_private_dir, read_or_create_signing_key
 from comfyui_auth.tests.comfyui_harness import (
     ComfyUITree,
     RunningComfyUI,
     comfyui_trees,
     missing,
-    start_comfyui,
+    start_comfyuis,
     tree_python,
     tree_version,
 )
-from comfyui_auth.tests.redis_server import RedisServer
+from comfyui_auth.tests.comfyui_users import VERIFIER, password_of
+from comfyui_auth.tests.redis_server import RedisServer, running_redis_server
+from comfyui_auth.tests.test_manage_cli import MANAGE, TIMEOUT, clean_env
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.redis, pytest.mark.slow]
 SESSION = "comfyui_auth_session"
 CSRF = "comfyui_auth_csrf"
-USERS = {"fooocus-plain": "plain-password-1", "fooocus-sha": "sha-password-2"}
-running = contextlib.contextmanager(start_comfyui)
+ADMIN_KEY = "instances-admin-key-0123456789abcdef"
+FAILURE_LIMIT = 3
+SEEN_WITHIN_S = SHARED_TTL_S + 0.3
+"""A change made through one instance reaches the other: its memory of a session, plus a
+poll's and a request's slack."""
+FILE_CHANGE_WITHIN_S = 2.0
+"""An edit of ``auth.json`` reaches every instance (the README's promise)."""
+CROWD = 6
+"""Fooocus users signing in on both instances at once, while ``manage.py`` adds users."""
+ADDED = 4
+
+FOOOCUS_PLAIN = "fooocus-plain"
+FOOOCUS_SHA = "fooocus-sha"
+ARGON = "argon"
+KEYED = "kim"
+KEYED_TOKEN, KEYED_KEY_ID = generate_token()
+SIGNED_OUT = "sol"
+REVOKER = "rev"
+CHANGED = {"manage.py passwd": "pat", "password changed in the browser": "bea"}
+PROMOTED = "rory"
+THROTTLED = "thea"
+OUTAGE = "otto"
+
+
+def crowd(n: int) -> str:
+    return f"crowd-{n}"
+
+
+def added(n: int) -> str:
+    return f"added-{n}"
+
+
+def argon_entry(name: str, **fields: Any) -> dict[str, Any]:
+    return {"user": name, "hash": VERIFIER.hash(password_of(name)), **fields}
+
+
+def fooocus_entry(name: str, *, sha: bool, **fields: Any) -> dict[str, Any]:
+    """A Fooocus entry: the password in plain text, or its bare SHA-256 hex digest."""
+    if sha:
+        return {"user": name, "hash": hashlib.sha256(password_of(name).encode()).hexdigest()}
+    return {"user": name, "pass": password_of(name), **fields}
+
+
+def initial_entries() -> list[dict[str, Any]]:
+    key = {"id": KEYED_KEY_ID, "name": "laptop", "hash": digest_token(KEYED_TOKEN.encode())}
+    return [
+        fooocus_entry(FOOOCUS_PLAIN, sha=False),
+        fooocus_entry(FOOOCUS_SHA, sha=True),
+        argon_entry(ARGON),
+        argon_entry(KEYED, api_keys=[key]),
+        *(
+            argon_entry(name)
+            for name in (SIGNED_OUT, REVOKER, *CHANGED.values(), PROMOTED, THROTTLED, OUTAGE)
+        ),
+        *({**fooocus_entry(crowd(n), sha=n % 2 == 1), "extra": {"kept": n}} for n in range(CROWD)),
+    ]
 
 
 def tree() -> ComfyUITree:
@@ -53,96 +134,513 @@ def tree() -> ComfyUITree:
     return ComfyUITree(directory, python)
 
 
-@contextlib.contextmanager
-def two_instances(tmp_path: Path, redis_url: str) -> Iterator[tuple[RunningComfyUI, ...]]:
-    auth_file = tmp_path / "auth.json"
-    auth_file.write_text(
-        json.dumps(
-            [
-                {"user": "fooocus-plain", "pass": USERS["fooocus-plain"]},
-                {
-                    "user": "fooocus-sha",
-                    "hash": hashlib.sha256(USERS["fooocus-sha"].encode()).hexdigest(),
-                },
-            ]
-        )
-    )
+@dataclass(frozen=True)
+class Cluster:
+    """A and B, the file they share, the Redis they share, and the environment of both."""
+
+    a: RunningComfyUI
+    b: RunningComfyUI
+    auth_file: Path
+    redis: RedisServer
+    env: Mapping[str, str]
+
+    @property
+    def instances(self) -> tuple[RunningComfyUI, RunningComfyUI]:
+        return (self.a, self.b)
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        return {entry["user"]: entry for entry in json.loads(self.auth_file.read_text())}
+
+
+def state_dir(base_dir: Path) -> Path:
+    return base_dir / "user" / "__auth"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Redis, then A and B started together (the key made for A and copied to B first)."""
+    folder = tmp_path_factory.mktemp("instances")
+    auth_file = folder / "auth.json"
+    auth_file.write_text(json.dumps(initial_entries()))
     auth_file.chmod(0o600)
-    env = {
-        "COMFYUI_AUTH_FILE": str(auth_file),
-        "COMFYUI_AUTH_REDIS_URL": redis_url,
-        "COMFYUI_AUTH_TEST_CHEAP_HASHING": "1",
-    }
-    comfyui = tree()
-    base_a, base_b = tmp_path / "a", tmp_path / "b"
-    with running(comfyui, base_a, env) as a:
-        key_dir = base_b / "user" / "__auth"
-        key_dir.mkdir(mode=0o700, parents=True)
-        shutil.copy2(base_a / "user" / "__auth" / "secret_key", key_dir / "secret_key")
-        with running(comfyui, base_b, env) as b:
-            yield a, b
+    base_a, base_b = folder / "a", folder / "b"
+    read_or_create_signing_key(ensure_private_dir(state_dir(base_a)) / "secret_key")
+    shutil.copy2(state_dir(base_a) / "secret_key", ensure_private_dir(state_dir(base_b)))
+    for server in running_redis_server(folder / "redis"):
+        env = {
+            "COMFYUI_AUTH_FILE": str(auth_file),
+            "COMFYUI_AUTH_REDIS_URL": server.url,
+            "COMFYUI_AUTH_TEST_CHEAP_HASHING": "1",
+            "COMFYUI_API_KEY": ADMIN_KEY,
+            "COMFYUI_AUTH_FAILURE_LIMIT": str(FAILURE_LIMIT),
+        }
+        for a, b in start_comfyuis(tree(), [(base_a, env), (base_b, env)]):
+            yield Cluster(a, b, auth_file, server, env)
+            for instance in (a, b):
+                log = instance.log_path.read_text(errors="replace")
+                assert "comfyui-auth could not start" not in log
+                assert "checking auth.json failed" not in log
+                assert "differs from the one" not in log
+                assert "Error handling request" not in log  # aiohttp's line for a 500
 
 
-async def sign_in(http: aiohttp.ClientSession, base: str, user: str) -> dict[str, str]:
-    """The cookies of a fresh sign-in (sent by hand: the jar is a dummy)."""
-    async with http.post(
-        f"{base}/auth/login", json={"username": user, "password": USERS[user]}
-    ) as answer:
-        assert answer.status == 200, await answer.text()
-        return {name: morsel.value for name, morsel in answer.cookies.items()}
+@pytest.fixture
+def clean_throttle(cluster: Cluster) -> Iterator[None]:
+    """Every sign-in here comes from 127.0.0.1: a test that fails on purpose leaves no count."""
+
+    def clear() -> None:
+        with redis.Redis.from_url(cluster.redis.url) as client:
+            for key in list(client.scan_iter(match="comfyui-auth:throttle*")):
+                client.delete(key)
+
+    clear()
+    yield
+    clear()
 
 
-async def me(http: aiohttp.ClientSession, base: str, cookies: dict[str, str]) -> int:
-    headers = {"Cookie": f"{SESSION}={cookies[SESSION]}"}
-    async with http.get(f"{base}/auth/me", headers=headers) as answer:
-        return answer.status
+@dataclass(frozen=True)
+class Cookies:
+    """A browser session: its cookie, and the CSRF token its writes must echo."""
+
+    session: str
+    csrf: str
+
+    def header(self) -> dict[str, str]:
+        return {"Cookie": f"{SESSION}={self.session}; {CSRF}={self.csrf}"}
+
+    def write_headers(self, origin: str) -> dict[str, str]:
+        return {**self.header(), "Origin": origin, "X-CSRF-Token": self.csrf}
 
 
-async def seconds_until_refused(
-    http: aiohttp.ClientSession, base: str, cookies: dict[str, str], limit: float = 3.0
-) -> float:
+class Browser:
+    """Calls to one instance; cookies are sent by hand (the jar is a dummy), so one client
+    can carry sessions opened on either instance."""
+
+    def __init__(self, http: aiohttp.ClientSession, instance: RunningComfyUI) -> None:
+        self.http = http
+        self.base = instance.url
+
+    async def login(self, body: Mapping[str, str]) -> aiohttp.ClientResponse:
+        async with self.http.post(f"{self.base}/auth/login", json=body) as answer:
+            await answer.read()
+            return answer
+
+    async def sign_in(self, user: str, password: str | None = None) -> Cookies:
+        answer = await self.login({"username": user, "password": password or password_of(user)})
+        assert answer.status == 200, f"{user} on {self.base}: {answer.status}"
+        return Cookies(answer.cookies[SESSION].value, answer.cookies[CSRF].value)
+
+    async def sign_in_with_key(self, token: str) -> Cookies:
+        answer = await self.login({"api_key": token})
+        assert answer.status == 200, answer.status
+        return Cookies(answer.cookies[SESSION].value, answer.cookies[CSRF].value)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        cookies: Cookies | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """``(status, JSON or text)``; a cookie write carries the CSRF token and the Origin."""
+        sent = dict(headers or {})
+        if cookies is not None:
+            sent.update(cookies.header() if method == "GET" else cookies.write_headers(self.base))
+        async with self.http.request(
+            method, self.base + path, json=body, headers=sent, allow_redirects=False
+        ) as answer:
+            text = await answer.text(errors="replace")
+            try:
+                return answer.status, json.loads(text) if text else None
+            except ValueError:
+                return answer.status, text
+
+    async def me(self, cookies: Cookies) -> int:
+        status, _ = await self.call("GET", "/auth/me", cookies)
+        return status
+
+    async def websocket(self, headers: Mapping[str, str]) -> int:
+        """The status of a WebSocket upgrade to ComfyUI's ``/ws`` (101 when it opened)."""
+        try:
+            async with self.http.ws_connect(
+                f"{self.base}/ws?clientId=instances-test", headers=headers, timeout=5
+            ):
+                return 101
+        except aiohttp.WSServerHandshakeError as refused:
+            return refused.status
+
+
+@pytest.fixture
+async def browsers(cluster: Cluster) -> AsyncIterator[tuple[Browser, Browser]]:
+    """A browser for A and one for B."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        yield Browser(http, cluster.a), Browser(http, cluster.b)
+
+
+async def seconds_until(done: Callable[[], Awaitable[bool]], limit: float, what: str) -> float:
+    """How long until ``done`` holds, polled every 50 ms; the test fails past ``limit``."""
     start = time.monotonic()
-    while await me(http, base, cookies) != 401:
+    while not await done():
         if time.monotonic() - start > limit:
-            pytest.fail(f"the session still worked {limit} s after it ended elsewhere")
+            pytest.fail(f"{what}: still not so {limit} s later")
         await asyncio.sleep(0.05)
     return time.monotonic() - start
 
 
-async def test_fooocus_sessions_live_on_both_instances_and_a_sign_out_ends_them_everywhere(
-    tmp_path: Path, redis_server: RedisServer
+async def seconds_until_refused(browser: Browser, cookies: Cookies, limit: float) -> float:
+    async def refused() -> bool:
+        return await browser.me(cookies) == 401
+
+    return await seconds_until(refused, limit, f"a session ended elsewhere works on {browser.base}")
+
+
+def manage(cluster: Cluster, *args: str, password: str | None = None) -> str:
+    """Run ``manage.py`` as an administrator would, with the instances' settings; its stdout."""
+    result = subprocess.run(  # noqa: S603 - our own script, fixed arguments
+        [sys.executable, str(MANAGE), *args, *(["--password-stdin"] if password else [])],
+        input=f"{password}\n" if password else "",
+        capture_output=True,
+        text=True,
+        env=clean_env(**cluster.env, COMFYUI_AUTH_STATE_DIR=str(state_dir(cluster.a.base_dir))),
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+# --- sessions on both instances -----------------------------------------------------------
+
+
+async def test_password_and_key_sessions_from_a_live_on_b_and_still_five_seconds_later(
+    cluster: Cluster, browsers: tuple[Browser, Browser]
 ) -> None:
-    with two_instances(tmp_path, redis_server.url) as (a, b):
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-            sessions = {user: await sign_in(http, a.url, user) for user in USERS}
-            entries = json.loads((tmp_path / "auth.json").read_text())
-            assert all(entry["hash"].startswith("$argon2id$") for entry in entries)
-            for cookies in sessions.values():
-                assert [await me(http, a.url, cookies), await me(http, b.url, cookies)] == [
-                    200,
-                    200,
-                ]
-            await asyncio.sleep(5)  # both watchers have read the rewritten file meanwhile
-            for cookies in sessions.values():
-                assert [await me(http, b.url, cookies), await me(http, a.url, cookies)] == [
-                    200,
-                    200,
-                ]
-            cookies = sessions["fooocus-plain"]
-            logout = await http.post(
-                f"{b.url}/auth/logout",
-                headers={
-                    "Cookie": f"{SESSION}={cookies[SESSION]}; {CSRF}={cookies[CSRF]}",
-                    "Origin": b.url,
-                    "X-CSRF-Token": cookies[CSRF],
-                },
-            )
-            assert logout.status == 200
-            assert await me(http, b.url, cookies) == 401
-            assert await seconds_until_refused(http, a.url, cookies) <= SHARED_TTL_S + 0.3
-            assert await me(http, a.url, sessions["fooocus-sha"]) == 200  # only that one
-        for instance in (a, b):  # ComfyUI's own tracebacks (optional nodes) are not ours
-            log = instance.log_path.read_text(errors="replace")
-            assert "comfyui-auth could not start" not in log
-            assert "checking auth.json failed" not in log
-            assert "differs from the one" not in log
+    a, b = browsers
+    sessions = {
+        "Fooocus plain password": await a.sign_in(FOOOCUS_PLAIN),
+        "Fooocus SHA-256 password": await a.sign_in(FOOOCUS_SHA),
+        "argon2id password": await a.sign_in(ARGON),
+        "API key": await a.sign_in_with_key(KEYED_TOKEN),
+    }
+    entries = cluster.entries()
+    for name in (FOOOCUS_PLAIN, FOOOCUS_SHA):  # upgraded on A; B's copy is behind
+        assert entries[name]["hash"].startswith("$argon2id$")
+        assert "pass" not in entries[name]
+    for wait in (0, 5):  # at once, and once both watchers have read the rewritten file
+        await asyncio.sleep(wait)
+        for form, cookies in sessions.items():
+            assert [await b.me(cookies), await a.me(cookies)] == [200, 200], form
+    status, who = await b.call("GET", "/auth/me", sessions["API key"])
+    assert (status, who["user"], who["via"]) == (200, KEYED, "session")
+
+
+@pytest.mark.parametrize(("where", "elsewhere"), [(0, 1), (1, 0)], ids=["A to B", "B to A"])
+async def test_a_sign_out_on_one_instance_ends_the_session_on_the_other_within_a_second(
+    browsers: tuple[Browser, Browser], where: int, elsewhere: int
+) -> None:
+    here, there = browsers[where], browsers[elsewhere]
+    leaving, staying = await here.sign_in(SIGNED_OUT), await there.sign_in(SIGNED_OUT)
+    assert [await there.me(leaving), await here.me(staying)] == [200, 200]  # remembered
+    status, _ = await here.call("POST", "/auth/logout", leaving)
+    assert status == 200
+    assert await here.me(leaving) == 401
+    took = await seconds_until_refused(there, leaving, SEEN_WITHIN_S)
+    print(f"sign-out {here.base} -> {there.base}: {took:.2f} s")
+    assert [await here.me(staying), await there.me(staying)] == [200, 200]  # only that one
+
+
+REVOCATIONS = ["key revoked through the account API", "key revoked with manage.py"]
+
+
+@pytest.mark.parametrize("how", REVOCATIONS)
+async def test_a_revoked_key_ends_its_sessions_and_stops_working_on_every_instance(
+    cluster: Cluster, browsers: tuple[Browser, Browser], how: str
+) -> None:
+    a, b = browsers
+    owner = await a.sign_in(REVOKER)
+    status, created = await a.call("POST", "/auth/account/keys", owner, {"label": how})
+    assert status == 201, created
+    token, key_id = created["key"], created["id"]
+    by_key = {"X-API-Key": token}
+    opened_on_a = await a.sign_in_with_key(token)  # B's copy of the file may be behind
+    for browser in (a, b):
+        assert await browser.me(opened_on_a) == 200
+        assert (await browser.call("GET", "/api/queue", headers=by_key))[0] == 200
+    if how == REVOCATIONS[0]:
+        status, _ = await a.call("DELETE", f"/auth/account/keys/{key_id}", owner)
+        assert status == 200
+        limit = SEEN_WITHIN_S
+    else:
+        manage(cluster, "key-revoke", key_id)
+        limit = FILE_CHANGE_WITHIN_S
+    for browser in (b, a):
+
+        async def key_refused(browser: Browser = browser) -> bool:
+            return (await browser.call("GET", "/api/queue", headers=by_key))[0] == 401
+
+        took = await seconds_until_refused(browser, opened_on_a, limit)
+        took_key = await seconds_until(key_refused, limit, f"the revoked key on {browser.base}")
+        print(f"{how}, on {browser.base}: session {took:.2f} s, key {took_key:.2f} s")
+    assert [await a.me(owner), await b.me(owner)] == [200, 200]  # the password session lives
+
+
+async def test_a_session_ended_from_the_account_page_on_a_ends_on_b_within_a_second(
+    browsers: tuple[Browser, Browser],
+) -> None:
+    a, b = browsers
+    mine, other = await a.sign_in(REVOKER), await b.sign_in(REVOKER)
+    assert [await b.me(other), await a.me(other)] == [200, 200]
+    status, account = await b.call("GET", "/auth/account", other)
+    assert status == 200
+    (handle,) = [s["id"] for s in account["sessions"] if s["current"]]
+    status, _ = await a.call("DELETE", f"/auth/account/sessions/{handle}", mine)
+    assert status == 200
+    assert await a.me(other) == 401
+    took = await seconds_until_refused(b, other, SEEN_WITHIN_S)
+    print(f"session ended on A, refused on B after {took:.2f} s")
+    assert [await a.me(mine), await b.me(mine)] == [200, 200]
+
+
+@pytest.mark.parametrize("how", list(CHANGED))
+async def test_a_password_change_ends_the_old_sessions_everywhere_and_the_new_one_lives(
+    cluster: Cluster, browsers: tuple[Browser, Browser], how: str
+) -> None:
+    a, b = browsers
+    user = CHANGED[how]
+    new_password = f"{user}-new-password-456"
+    old = [await a.sign_in(user), await b.sign_in(user)]
+    for cookies in old:
+        assert [await a.me(cookies), await b.me(cookies)] == [200, 200]
+    if how == "manage.py passwd":
+        manage(cluster, "passwd", user, password=new_password)
+        new = None
+    else:
+        status, answer = await a.call(
+            "POST",
+            "/auth/account/password",
+            old[0],
+            {"current": password_of(user), "new": new_password},
+        )
+        assert status == 200, answer
+        new = await a.sign_in(user, new_password)
+    for browser in (b, a):
+        for cookies in old:
+            took = await seconds_until_refused(browser, cookies, FILE_CHANGE_WITHIN_S)
+            print(f"{how}: old session refused on {browser.base} after {took:.2f} s")
+    fresh = [await b.sign_in(user, new_password), await a.sign_in(user, new_password)]
+    if new is not None:
+        fresh.append(new)
+    for wait in (0, FILE_CHANGE_WITHIN_S):  # at once, and once every watcher read the file
+        await asyncio.sleep(wait)
+        for cookies in fresh:
+            assert [await a.me(cookies), await b.me(cookies)] == [200, 200]
+    for browser in browsers:
+        answer = await browser.login({"username": user, "password": password_of(user)})
+        assert answer.status == 401  # the old password is gone everywhere
+
+
+async def test_a_role_change_ends_the_old_sessions_everywhere_and_new_ones_carry_the_role(
+    cluster: Cluster, browsers: tuple[Browser, Browser]
+) -> None:
+    a, b = browsers
+    old = [await a.sign_in(PROMOTED), await b.sign_in(PROMOTED)]
+    assert (await b.call("GET", "/auth/admin/users", old[0]))[0] == 403
+    manage(cluster, "set-role", PROMOTED, "--role", "admin")
+    for browser in (b, a):
+        for cookies in old:
+            took = await seconds_until_refused(browser, cookies, FILE_CHANGE_WITHIN_S)
+            print(f"role change: old session refused on {browser.base} after {took:.2f} s")
+    promoted = await b.sign_in(PROMOTED)
+    for browser in (a, b):
+        status, who = await browser.call("GET", "/auth/me", promoted)
+        assert (status, who["role"]) == (200, "admin")
+        assert (await browser.call("GET", "/auth/admin/users", promoted))[0] == 200
+
+
+# --- throttling across instances ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("credential", ["password", "API key"])
+@pytest.mark.usefixtures("clean_throttle")
+async def test_failures_on_one_instance_throttle_the_other(
+    browsers: tuple[Browser, Browser], credential: str
+) -> None:
+    a, b = browsers
+    if credential == "password":
+        wrong = {"username": THROTTLED, "password": "not-the-password-0"}
+        statuses = [(await a.login(wrong)).status for _ in range(FAILURE_LIMIT)]
+        assert statuses == [401] * FAILURE_LIMIT
+        refused = await b.login({"username": THROTTLED, "password": password_of(THROTTLED)})
+    else:
+        wrong_key = {"X-API-Key": "cak_0000000000000000_guessed-key-material-0000"}
+        statuses = [
+            (await a.call("GET", "/api/queue", headers=wrong_key))[0] for _ in range(FAILURE_LIMIT)
+        ]
+        assert statuses == [401] * FAILURE_LIMIT
+        async with b.http.get(f"{b.base}/api/queue", headers=wrong_key) as refused:
+            await refused.read()
+    assert refused.status == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    valid = {"X-API-Key": ADMIN_KEY}  # issue 10: a valid key is never throttled
+    assert (await b.call("GET", "/api/queue", headers=valid))[0] == 200
+
+
+# --- auth.json written by everyone at once ----------------------------------------------------
+
+
+async def test_sign_ins_upgrading_on_both_instances_and_manage_py_adding_users_lose_nothing(
+    cluster: Cluster, browsers: tuple[Browser, Browser]
+) -> None:
+    a, b = browsers
+    adders = [
+        await asyncio.create_subprocess_exec(
+            *(sys.executable, str(MANAGE), "add-user", added(n), "--password-stdin"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=clean_env(**cluster.env),
+        )
+        for n in range(ADDED)
+    ]
+    await asyncio.sleep(1.5)  # each has imported and waits for its password on stdin
+
+    async def add(n: int, process: asyncio.subprocess.Process) -> tuple[int | None, str]:
+        _, errors = await process.communicate(f"{password_of(added(n))}\n".encode())
+        return process.returncode, errors.decode(errors="replace")
+
+    results = await asyncio.gather(
+        *(add(n, process) for n, process in enumerate(adders)),
+        *(browser.sign_in(crowd(n)) for n in range(CROWD) for browser in (a, b)),
+    )
+    for returncode, errors in results[:ADDED]:
+        assert returncode == 0, errors
+    sessions: list[Cookies] = results[ADDED:]
+    entries = cluster.entries()
+    for n in range(CROWD):
+        assert entries[crowd(n)]["hash"].startswith("$argon2id$")
+        assert "pass" not in entries[crowd(n)]
+        assert entries[crowd(n)]["extra"] == {"kept": n}  # a field this package does not know
+    for n in range(ADDED):
+        assert entries[added(n)]["hash"].startswith("$argon2id$")
+    assert len(entries) == len(initial_entries()) + ADDED
+    for wait in (0, FILE_CHANGE_WITHIN_S):  # at once, and once every watcher read the file
+        await asyncio.sleep(wait)
+        for cookies in sessions:  # each under the hash that won the race for its entry
+            assert [await a.me(cookies), await b.me(cookies)] == [200, 200]
+    for n in range(ADDED):
+        await a.sign_in(added(n))
+        await b.sign_in(added(n))
+
+
+# --- what must be identical ------------------------------------------------------------------
+
+
+def test_manage_py_check_finds_this_machines_key_and_file_identical_to_the_instances(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    report = manage(cluster, "check")
+    assert "the signing key matches the running instances'" in report
+    assert "all 2 running instances read this auth.json" in report
+    read_or_create_signing_key(ensure_private_dir(tmp_path / "other") / "secret_key")
+    mismatch = subprocess.run(  # noqa: S603 - our own script, fixed arguments
+        [sys.executable, str(MANAGE), "check"],
+        capture_output=True,
+        text=True,
+        env=clean_env(**cluster.env, COMFYUI_AUTH_STATE_DIR=str(tmp_path / "other")),
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert mismatch.returncode == 1
+    assert str(tmp_path / "other" / "secret_key") in mismatch.stderr
+    assert "copy the secret_key file from the first instance" in mismatch.stderr
+    assert "Traceback" not in mismatch.stderr
+
+
+# --- a Redis outage (last: the restarted Redis is empty) -------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One kind of request made during the outage, and the answers it may get."""
+
+    name: str
+    allowed: frozenset[int]
+    send: Callable[[Browser], Awaitable[int]]
+
+
+def outage_probes(session: Cookies, key_session: Cookies) -> list[Probe]:
+    unavailable = frozenset({503})
+
+    def call(method: str, path: str, **options: Any) -> Callable[[Browser], Awaitable[int]]:
+        async def send(browser: Browser) -> int:
+            return (await browser.call(method, path, **options))[0]
+
+        return send
+
+    async def session_websocket(browser: Browser) -> int:
+        return await browser.websocket({**session.header(), "Origin": browser.base})
+
+    async def anonymous_websocket(browser: Browser) -> int:
+        return await browser.websocket({"Origin": browser.base})
+
+    page = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    sign_in = {"username": OUTAGE, "password": password_of(OUTAGE)}
+    return [
+        Probe("session GET /api/queue", unavailable, call("GET", "/api/queue", cookies=session)),
+        Probe("session GET /auth/me", unavailable, call("GET", "/auth/me", cookies=session)),
+        Probe("session POST /api/prompt", unavailable,
+              call("POST", "/api/prompt", cookies=session, body={"prompt": {}})),
+        Probe("session page GET /", unavailable, call("GET", "/", cookies=session, headers=page)),
+        Probe("session WebSocket /ws", unavailable, session_websocket),
+        Probe("key session GET /api/queue", unavailable,
+              call("GET", "/api/queue", cookies=key_session)),
+        Probe("sign-out", unavailable, call("POST", "/auth/logout", cookies=session)),
+        Probe("sign-in", unavailable, call("POST", "/auth/login", body=sign_in)),
+        Probe("wrong API key", unavailable,
+              call("GET", "/api/queue", headers={"X-API-Key": "cak_00000000_wrong-0000"})),
+        Probe("valid API key (no Redis needed)", frozenset({200}),
+              call("GET", "/api/queue", headers={"X-API-Key": ADMIN_KEY})),
+        Probe("anonymous GET /api/queue", frozenset({401}), call("GET", "/api/queue")),
+        Probe("anonymous page GET /", frozenset({303}), call("GET", "/", headers=page)),
+        Probe("anonymous WebSocket /ws", frozenset({401}), anonymous_websocket),
+    ]  # fmt: skip
+
+
+async def test_redis_down_answers_503_never_500_never_open_and_both_recover_without_restart(
+    cluster: Cluster, browsers: tuple[Browser, Browser]
+) -> None:
+    a, b = browsers
+    session, key_session = await a.sign_in(OUTAGE), await b.sign_in_with_key(ADMIN_KEY)
+    probes = outage_probes(session, key_session)
+    for browser in browsers:
+        assert [await browser.me(session), await browser.me(key_session)] == [200, 200]
+    cluster.redis.stop()
+    for browser in browsers:
+
+        async def unavailable(browser: Browser = browser) -> bool:
+            return await browser.me(session) == 503
+
+        took = await seconds_until(unavailable, SEEN_WITHIN_S, f"503 on {browser.base}")
+        print(f"Redis stopped: 503 on {browser.base} after {took:.2f} s")
+    counted: collections.Counter[tuple[str, int]] = collections.Counter()
+    for _ in range(3):
+        for browser in browsers:
+            for probe in probes:
+                status = await probe.send(browser)
+                counted[probe.name, status] += 1
+                assert status in probe.allowed, f"{probe.name} on {browser.base}: {status}"
+    print("during the outage:", dict(collections.Counter(s for _, s in counted.elements())))
+
+    cluster.redis.start()  # empty: no persistence, as after a crash without it
+    restarted = time.monotonic()
+    for browser in browsers:
+
+        async def serving(browser: Browser = browser) -> bool:
+            return await browser.me(session) == 401  # Redis answers: the session is gone
+
+        await seconds_until(serving, 5.0, f"{browser.base} serving again")
+    print(f"Redis back: both serving after {time.monotonic() - restarted:.2f} s")
+    fresh = await b.sign_in(OUTAGE)
+    assert [await a.me(fresh), await b.me(fresh)] == [200, 200]
+    assert [await a.me(session), await b.me(key_session)] == [401, 401]  # Redis forgot them
