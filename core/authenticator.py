@@ -62,12 +62,35 @@ class Authenticator:
         """The identity an API key proves (a digest and a constant-time compare: no thread)."""
         return self.credentials.current.identify_key(token, self._clock())
 
+    async def identify_key_caught_up(self, token: bytes) -> Identity | None:
+        """A key this copy of ``auth.json`` does not know, checked again once the file is
+        re-read, if it changed since the last poll.
+
+        The watcher can be a poll behind: a key just created through another instance or
+        ``manage.py`` would otherwise be refused here for up to a second, and counted as a
+        failure by the throttle. Called only for a key that failed (and, by the caller, only
+        once the throttle let it try), so a flood of wrong keys costs a ``stat`` each at most.
+        """
+        before = self.credentials.current
+        store = await asyncio.to_thread(self.credentials.catch_up)
+        return None if store is before else store.identify_key(token, self._clock())
+
     async def check_password(self, username: str, password: str) -> UserRecord | None:
-        """The user whose password this is, or None; the hashing runs off the event loop."""
+        """The user whose password this is, or None; the hashing runs off the event loop.
+
+        A wrong password is checked once more only if re-reading ``auth.json`` (when it
+        changed since the last poll) gives this user another stored password: a password
+        just set through another instance or ``manage.py`` works at once on every instance,
+        instead of failing, and counting toward the throttle, until the watcher's next poll.
+        """
         user = self.credentials.current.user(username)
         stored = user.password if user is not None else None
-        matched = await self.verifier.verify_off_loop(stored, password)
-        return user if matched else None
+        if await self.verifier.verify_off_loop(stored, password):
+            return user
+        fresh = (await asyncio.to_thread(self.credentials.catch_up)).user(username)
+        if fresh is None or fresh.password == stored:
+            return None
+        return fresh if await self.verifier.verify_off_loop(fresh.password, password) else None
 
     def recall_basic(self, username: str, password: str) -> Identity | None:
         """The identity of a Basic pair verified before, while its credential is unchanged."""

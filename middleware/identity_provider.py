@@ -86,6 +86,10 @@ async def _identify_key(
     if wait:
         runtime.audit.record("throttled", client=view.address, route=request.path_qs)
         return responses.throttled(wait)
+    identity = await runtime.authenticator.identify_key_caught_up(token)  # a key just made
+    if identity is not None:
+        _audit_first_use(runtime, request, identity)
+        return identity
     await runtime.throttle.record_failure(key)
     runtime.audit.record(
         "access_refused", client=view.address, route=request.path_qs, reason="invalid API key"
@@ -181,7 +185,10 @@ async def identify_form(runtime: AuthRuntime, fields: SubmittedFields) -> Identi
     if api_key:
         if not api_key.isascii() or not api_key.isprintable():
             return None
-        return authenticator.identify_key(api_key.strip().encode("ascii"))
+        token = api_key.strip().encode("ascii")
+        return authenticator.identify_key(token) or await authenticator.identify_key_caught_up(
+            token
+        )
     password = fields.text("password")
     user = await authenticator.check_password(fields.text("username"), password)
     if user is None:

@@ -22,6 +22,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from comfyui_auth.core.admin_commands import check
+from comfyui_auth.core.api_keys import digest_token, generate_token
 from comfyui_auth.core.errors import ConfigError
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.core.redis_connection import connect
@@ -440,3 +441,34 @@ async def test_the_store_lists_a_users_live_sessions_oldest_first(
     now[0] += 10
     assert sessions.for_user("gina") == [first]
     assert sessions.for_user("nobody") == []
+
+
+async def test_a_password_set_through_one_instance_works_on_the_other_at_once(
+    pair: tuple[Instance, Instance],
+) -> None:
+    """B's copy is a poll behind (nothing reloaded it): the new password works there all the
+    same, the old one does not, and no failure was counted for the user who typed it right."""
+    a, b = pair
+    write_users(a.host.runtime.settings.auth_file, "gina-new-password-2")
+    assert (await b.login("gina-new-password-2")).status == 200
+    assert (await b.login()).status == 401
+    assert (await a.login("gina-new-password-2")).status == 200
+
+
+async def test_a_key_created_through_one_instance_works_on_the_other_at_once(
+    pair: tuple[Instance, Instance],
+) -> None:
+    a, b = pair
+    token, key_id = generate_token()
+    auth_file = a.host.runtime.settings.auth_file
+    entries = json.loads(auth_file.read_text())
+    entries[0]["api_keys"] = [{"id": key_id, "name": "new", "hash": digest_token(token.encode())}]
+    auth_file.write_text(json.dumps(entries))
+    stale = b.host.runtime.authenticator.credentials.current
+    response = await b.client.get("/api/prompt", headers={"X-API-Key": token})
+    assert response.status == 200
+    assert b.host.runtime.authenticator.credentials.current is not stale
+    login = await a.client.post("/auth/login", json={"api_key": token})
+    assert login.status == 200
+    wrong = await b.client.get("/api/prompt", headers={"X-API-Key": token[:-4] + "0000"})
+    assert wrong.status == 401  # a wrong key is still wrong after the re-read
