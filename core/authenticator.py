@@ -222,6 +222,19 @@ class Authenticator:
         self._cache.drop(id_hash)
         return await asyncio.to_thread(self.sessions.end, id_hash)
 
+    async def end_key_sessions(self, user: str, key_id: str) -> int:
+        """End the sessions ``user`` opened with the key ``key_id`` (the key was just revoked).
+
+        Its tag would end them at their next request anyway, but another instance's copy of
+        ``auth.json`` can be a poll behind: gone from the shared store, they end everywhere
+        within the second an instance remembers a session.
+        """
+        ended = 0
+        for record in await self.user_sessions(user):
+            if record.key_id == key_id and await self.end_session_by_hash(record.id_hash):
+                ended += 1
+        return ended
+
     async def user_sessions(self, user: str) -> list[SessionRecord]:
         """The live sessions of ``user`` (for the account page), read off the event loop."""
         return await asyncio.to_thread(self.sessions.for_user, user)

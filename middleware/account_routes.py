@@ -233,8 +233,9 @@ class AccountRoutes:
         if mine is None or key_id not in {key.key_id for key in mine.api_keys}:
             return responses.not_found(NOT_YOUR_KEY)
         await self._write(commands.revoke_key, self.runtime.settings, key_id)
+        ended = await self.runtime.authenticator.end_key_sessions(identity.name, key_id)
         self._audit(request, "api_key_revoked", identity.name, f"key {key_id}")
-        return responses.ok({"ok": True, "revoked": key_id})
+        return responses.ok({"ok": True, "revoked": key_id, "sessions_ended": ended})
 
     async def end_my_session(self, request: web.Request) -> web.StreamResponse:
         """Sign out another browser of mine; the current one signs out with ``/auth/logout``."""

@@ -110,8 +110,8 @@ async def test_a_user_creates_a_key_uses_it_revokes_it_and_is_refused(sign_in: S
     assert [key["id"] for key in account["api_keys"]] == [created["id"]]
     assert token not in json.dumps(account)
     assert "sha256" not in json.dumps(account)
-    status, _ = await alice.delete(f"/auth/account/keys/{created['id']}")
-    assert status == 200
+    status, revoked = await alice.delete(f"/auth/account/keys/{created['id']}")
+    assert (status, revoked["sessions_ended"]) == (200, 0)
     assert await script_get(alice, "/api/prompt", bearer(token)) == 401
     _, account = await alice.get("/auth/account")
     assert account["api_keys"] == []
