@@ -739,6 +739,9 @@ async def test_redis_down_answers_503_never_500_never_open_and_both_recover_with
                     statuses[status] += 1
                     assert status in probe.allowed, f"{probe.name} on {browser.base}: {status}"
         print(f"during the outage, {len(probes)} kinds of request: {dict(statuses)}")
+        answer, body = await b.request("GET", "/api/queue", session)
+        assert (answer.status, answer.headers["Retry-After"]) == (503, "5")
+        assert body == {"error": "the shared session store does not answer; try again shortly"}
     finally:
         cluster.redis.start()  # empty: no persistence, as after a crash without it
     restarted = time.monotonic()
