@@ -50,6 +50,7 @@ from comfyui_auth.core.api_keys import digest_token, generate_token
 from comfyui_auth.core.session_cache import SHARED_TTL_S
 from comfyui_auth.core.state_files import ensure_private_dir, read_or_create_signing_key
 from comfyui_auth.tests.comfyui_harness import (
+    REPO_ROOT,
     ComfyUITree,
     Launched,
     RunningComfyUI,
@@ -85,7 +86,7 @@ KEYED_TOKEN, KEYED_KEY_ID = generate_token()
 SIGNED_OUT = "sol"
 REVOKER = "rev"
 CHANGED = {"manage.py passwd": "pat", "password changed in the browser": "bea"}
-PROMOTED = "rory"
+PROMOTED = {"manage.py set-role": "rory", "the Users dialog on A": "ray"}
 THROTTLED = "thea"
 OUTAGE = "otto"
 
@@ -118,7 +119,14 @@ def initial_entries() -> list[dict[str, Any]]:
         argon_entry(KEYED, api_keys=[key]),
         *(
             argon_entry(name)
-            for name in (SIGNED_OUT, REVOKER, *CHANGED.values(), PROMOTED, THROTTLED, OUTAGE)
+            for name in (
+                SIGNED_OUT,
+                REVOKER,
+                *CHANGED.values(),
+                *PROMOTED.values(),
+                THROTTLED,
+                OUTAGE,
+            )
         ),
         *({**fooocus_entry(crowd(n), sha=n % 2 == 1), "extra": {"kept": n}} for n in range(CROWD)),
     ]
@@ -192,6 +200,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 assert "checking auth.json failed" not in log
                 assert "differs from the one" not in log
                 assert "Error handling request" not in log  # aiohttp's line for a 500
+            for instance in (a, b, c.running):
+                assert our_frames(instance.log_path.read_text(errors="replace")) == []
+
+
+def our_frames(log: str) -> list[str]:
+    """Traceback lines in this package's code (ComfyUI's own, of optional nodes, are not)."""
+    ours = (f"{REPO_ROOT}/core/", f"{REPO_ROOT}/middleware/", "/custom_nodes/comfyui-auth/")
+    return [
+        line
+        for line in log.splitlines()
+        if line.lstrip().startswith('File "') and any(part in line for part in ours)
+    ]
 
 
 @pytest.fixture(autouse=True)
@@ -511,18 +531,26 @@ async def test_a_password_change_ends_the_old_sessions_everywhere_and_the_new_on
         assert answer.status == 401  # the old password is gone everywhere
 
 
+@pytest.mark.parametrize("how", list(PROMOTED))
 async def test_a_role_change_ends_the_old_sessions_everywhere_and_new_ones_carry_the_role(
-    cluster: Cluster, browsers: tuple[Browser, Browser]
+    cluster: Cluster, browsers: tuple[Browser, Browser], how: str
 ) -> None:
     a, b = browsers
-    old = [await a.sign_in(PROMOTED), await b.sign_in(PROMOTED)]
+    user = PROMOTED[how]
+    old = [await a.sign_in(user), await b.sign_in(user)]
     assert (await b.call("GET", "/auth/admin/users", old[0]))[0] == 403
-    manage(cluster, "set-role", PROMOTED, "--role", "admin")
+    if how == "manage.py set-role":
+        manage(cluster, "set-role", user, "--role", "admin")
+    else:
+        admin = {"X-API-Key": ADMIN_KEY}
+        path = f"/auth/admin/users/{user}/role"
+        status, answer = await a.call("POST", path, body={"role": "admin"}, headers=admin)
+        assert (status, answer["sessions_ended"]) == (200, 2), answer
     for browser in (b, a):
         for cookies in old:
             took = await seconds_until_refused(browser, cookies, FILE_CHANGE_WITHIN_S)
-            print(f"role change: old session refused on {browser.base} after {took:.2f} s")
-    promoted = await b.sign_in(PROMOTED)
+            print(f"{how}: old session refused on {browser.base} after {took:.2f} s")
+    promoted = await b.sign_in(user)
     for browser in (a, b):
         status, who = await browser.call("GET", "/auth/me", promoted)
         assert (status, who["role"]) == (200, "admin")
