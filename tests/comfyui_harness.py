@@ -218,14 +218,16 @@ def start_comfyui(
 
 
 def start_comfyuis(
-    tree: ComfyUITree, instances: Sequence[tuple[Path, Mapping[str, str]]]
+    tree: ComfyUITree,
+    instances: Sequence[tuple[Path, Mapping[str, str]]],
+    extra_args: Sequence[str] = (),
 ) -> Iterator[tuple[RunningComfyUI, ...]]:
-    """Start one ComfyUI per ``(base_dir, env)`` at once and wait for all: a start takes
-    seconds of imports, so several started together cost little more than one."""
+    """Start one ComfyUI per ``(base_dir, env)`` at once and wait for all: a start is seconds
+    of imports on one core, so on a machine with several, two cost little more than one."""
     launched: list[Launched] = []
     try:
         for base_dir, env in instances:
-            launched.append(launch_comfyui(tree, base_dir, env))
+            launched.append(launch_comfyui(tree, base_dir, env, extra_args))
         for each in launched:
             wait_until_answering(each.probe, each.process, each.running.log_path)
         yield tuple(each.running for each in launched)

@@ -72,6 +72,8 @@ SESSION = "comfyui_auth_session"
 CSRF = "comfyui_auth_csrf"
 ADMIN_KEY = "instances-admin-key-0123456789abcdef"
 FAILURE_LIMIT = 3
+QUICK_START = ("--disable-api-nodes",)
+"""ComfyUI's cloud nodes are no business of these tests, and skipping them saves CPU seconds."""
 FILE_CHANGE_WITHIN_S = 2.0
 """An edit of ``auth.json`` reaches every instance (the README's promise)."""
 CROWD = 6
@@ -188,8 +190,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "COMFYUI_API_KEY": ADMIN_KEY,
             "COMFYUI_AUTH_FAILURE_LIMIT": str(FAILURE_LIMIT),
         }
-        for a, b in start_comfyuis(tree(), [(base_a, env), (base_b, env)]):
-            c = launch_comfyui(tree(), folder / "c", env)
+        for a, b in start_comfyuis(tree(), [(base_a, env), (base_b, env)], QUICK_START):
+            c = launch_comfyui(tree(), folder / "c", env, QUICK_START)
             try:
                 yield Cluster(a, b, auth_file, server, env, c)
             finally:
