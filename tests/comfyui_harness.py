@@ -98,6 +98,8 @@ class RunningComfyUI:
     tree: ComfyUITree
     args: tuple[str, ...] = ()
     """The extra command-line flags it was started with (``--multi-user``, say)."""
+    pid: int = 0
+    """The server process (the benchmark reads its CPU time)."""
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -187,7 +189,12 @@ def start_comfyui(
     try:
         wait_until_answering(url + ("/health" if nodes else "/"), process, log_path)
         yield RunningComfyUI(
-            url=url, log_path=log_path, base_dir=base_dir, tree=tree, args=tuple(extra_args)
+            url=url,
+            log_path=log_path,
+            base_dir=base_dir,
+            tree=tree,
+            args=tuple(extra_args),
+            pid=process.pid,
         )
     finally:
         stop(process)
