@@ -23,6 +23,7 @@ from ..core.identity import Identity
 from ..core.throttle import address_key, user_key
 from . import responses
 from .account_routes import add_account_routes
+from .activity_hook import note_sign_in
 from .client_view import ClientView, client_view
 from .health_route import health_handler
 from .identity_provider import identify_form
@@ -216,6 +217,7 @@ class LoginRoutes:
         except LookupError:
             return self._refuse(fields, 401, LOGIN_FAILED)
         set_session_cookies(response, self.runtime.cookies.sign(new.session_id), new, view)
+        note_sign_in(self.runtime, request, new.identity)
         if fields.text("username"):
             devices = self.runtime.devices
             set_device_cookie(response, devices.issue(identity.name), devices.max_age, view)
