@@ -268,10 +268,10 @@ def test_list_users_shows_roles_and_password_forms_but_no_hashes(manage: Manage)
     manage.ok("add-user", "alice", "--role", "admin", password=PASSWORD)
     output = manage.ok("list-users").stdout
     lines = output.splitlines()
-    assert lines[0].split() == ["USER", "ROLE", "API", "KEYS", "PASSWORD"]
+    assert lines[0].split() == ["USER", "ROLE", "API", "KEYS", "PASSWORD", "STATE"]
     assert lines[1].split()[:4] == ["carol", "user", "0", "plain"]
     assert lines[2].split()[:4] == ["dave", "user", "0", "sha256"]
-    assert lines[3].split() == ["alice", "admin", "0", "argon2id"]
+    assert lines[3].split() == ["alice", "admin", "0", "argon2id", "active"]
     assert "fooocus-plain-password" not in output
     assert hashlib.sha256(b"dave-password").hexdigest() not in output
     assert "$argon2id$" not in output
