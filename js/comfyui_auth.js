@@ -15,7 +15,8 @@ const STYLE_ID = "comfyui-auth-style";
 const STYLE = `
 .cauth-dialog { background: var(--comfy-menu-bg, #353535); color: var(--fg-color, #fff);
   border: 1px solid var(--border-color, #4e4e4e); border-radius: 8px; padding: 0;
-  width: min(44rem, 94vw); max-height: 88vh; font: 14px/1.4 sans-serif; }
+  width: min(56rem, 94vw); max-height: 88vh; font: 14px/1.4 sans-serif; }
+.cauth-dialog [hidden] { display: none; }
 .cauth-dialog::backdrop { background: rgb(0 0 0 / 50%); }
 .cauth-body { padding: 1rem 1.25rem; overflow: auto; max-height: calc(88vh - 3.5rem); }
 .cauth-head { display: flex; justify-content: space-between; align-items: center;
