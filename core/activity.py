@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from .state_files import write_private_file
@@ -23,7 +23,7 @@ from .state_files import write_private_file
 RESOLUTION = 5.0
 """Seconds within which a second use of the same credential is not noted again."""
 FLUSH_SECONDS = 60.0
-LIMIT = 20_000
+LIMIT = 10_000
 """Entries kept on disk (the most recent); sessions come and go, so old ones fall off."""
 _DEVICES = (
     ("Edg/", "Edge"),
@@ -95,10 +95,10 @@ class Activity:
         try:
             document = json.loads(self._path.read_bytes())
             loaded = {
-                str(entry): Seen(float(item["at"]), str(item["address"]), str(item["device"]))
-                for entry, item in document.items()
+                str(entry): Seen(float(at), str(address), str(device))
+                for entry, (at, address, device) in document.items()
             }
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        except (OSError, ValueError, TypeError, AttributeError):
             return
         self._seen = {**loaded, **self._seen}
 
@@ -129,5 +129,6 @@ class Activity:
             ordered = sorted(self._seen.copy().items(), key=lambda item: item[1].at)
             for entry, _ in ordered[:-LIMIT]:
                 self._seen.pop(entry, None)
-            document = {entry: asdict(seen) for entry, seen in ordered[-LIMIT:]}
+            # [at, address, device] rather than objects: the dump holds the GIL, keep it short
+            document = {e: [x.at, x.address, x.device] for e, x in ordered[-LIMIT:]}
             write_private_file(self._path, json.dumps(document).encode())

@@ -11,6 +11,7 @@ import base64
 import json
 import stat
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,7 +19,7 @@ import aiohttp
 import pytest
 
 from comfyui_auth.core import admin_commands as commands
-from comfyui_auth.core.activity import Activity, key_entry
+from comfyui_auth.core.activity import Activity, Seen, key_entry
 from comfyui_auth.tests.minimal_host import MinimalHost
 from comfyui_auth.tests.test_account_api import (
     PASSWORDS,
@@ -382,3 +383,20 @@ def test_devices_are_described_briefly_and_printably(user_agent: str, device: st
     from comfyui_auth.core.activity import describe_device
 
     assert describe_device(user_agent) == device
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not json", b"[]", b'{"s:x": 5}', b'{"s:x": [1, 2]}', b'{"s:x": {"at": 1}}'],
+)
+def test_a_damaged_activity_file_starts_an_empty_table(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "activity.json"
+    path.write_bytes(content)
+    table = Activity(path)
+    table.load()
+    assert table.get("s:x") is None
+    table.note("s:y", 1.0, "127.0.0.1", "curl")
+    table.flush(100.0)
+    again = Activity(path)
+    again.load()
+    assert again.get("s:y") == Seen(1.0, "127.0.0.1", "curl")
