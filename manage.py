@@ -53,6 +53,7 @@ try:
     from .core import admin_commands as commands
     from .core.errors import AuthError
     from .core.identity import Role
+    from .core.set_password_links import PATH as SET_PASSWORD_PATH
     from .core.settings import Settings
 except ImportError as missing:  # argon2-cffi absent from this Python
     sys.exit(
@@ -128,6 +129,22 @@ def remove_user(settings: Settings, args: argparse.Namespace) -> None:
     print(commands.remove_user(settings, args.name))
 
 
+def disable(settings: Settings, args: argparse.Namespace) -> None:
+    print(commands.set_disabled(settings, args.name, True))
+
+
+def enable(settings: Settings, args: argparse.Namespace) -> None:
+    print(commands.set_disabled(settings, args.name, False))
+
+
+def link(settings: Settings, args: argparse.Namespace) -> None:
+    """The link's path alone goes to stdout (the tool does not know the server's address)."""
+    commands.ensure_user_exists(settings, args.name)
+    new_link = commands.create_set_password_link(settings, args.name)
+    print(f"{SET_PASSWORD_PATH}?token={new_link.token}")
+    print(new_link.message + " Prefix the path with the server's address.", file=sys.stderr)
+
+
 def list_users(settings: Settings, args: argparse.Namespace) -> None:
     print(commands.list_users(settings))
 
@@ -195,7 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     role.add_argument("name")
     role.add_argument("--role", choices=ROLES, required=True)
     command("remove-user", remove_user, "remove a user and their API keys").add_argument("name")
-    command("list-users", list_users, "list users, roles and password forms")
+    command("disable", disable, "disable a user: sessions end, keys stop").add_argument("name")
+    command("enable", enable, "enable a disabled user again").add_argument("name")
+    command("link", link, "print a one-time link that lets a user set their password").add_argument(
+        "name"
+    )
+    command("list-users", list_users, "list users, roles, password forms and states")
     create = command("key-create", key_create, "create an API key for a user (shown once)")
     create.add_argument("name")
     create.add_argument("--label", required=True, help="what the key is for, e.g. laptop")

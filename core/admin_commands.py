@@ -32,12 +32,18 @@ from .errors import AuthError, ConfigError
 from .identity import Role
 from .password_policy import password_problem
 from .passwords import PasswordVerifier, make_hasher
+from .set_password_links import digest_of, new_token, plausible
 from .settings import Settings, load_settings
 from .state_files import read_or_create_signing_key
 
 T = TypeVar("T")
 MAX_EXPIRY_DAYS = 36500
 LIVE_SERVER_NOTE = "A running ComfyUI applies this within two seconds; no restart needed."
+LAST_ADMIN = (
+    "This is the last administrator; make another user an administrator first, so that "
+    "someone can still manage this server."
+)
+INVALID_LINK = "This link is invalid, already used or expired. Ask an administrator for a new one."
 _PASSWORD_FORMS = {
     "argon2id": "argon2id",
     "sha256": "sha256 (Fooocus; becomes argon2id at the next sign-in)",
@@ -189,17 +195,125 @@ def remove_user(settings: Settings, name: str) -> str:
     )
 
 
+def set_disabled(settings: Settings, name: str, disabled: bool) -> str:
+    """Disable a user (nothing of theirs signs in; sessions end, keys stop) or enable them.
+
+    The entry stays, keys and password included, so enabling gives everything back; the
+    credential store keeps disabled users apart (``CredentialStore.disabled``), which is
+    what makes every session, key and Basic pair of theirs fail at its next use.
+    """
+    path = settings.auth_file
+    _edit(path, lambda entries: editor.set_disabled(entries, name, disabled))
+    if disabled:
+        return (
+            f'disabled "{name}" in {path}. {LIVE_SERVER_NOTE} Their sessions end then and '
+            "their API keys stop working until they are enabled again." + _admin_warning(path)
+        )
+    return f'enabled "{name}" in {path}. {LIVE_SERVER_NOTE}'
+
+
+def refuse_last_admin(settings: Settings, name: str) -> None:
+    """Refuse an edit that would leave ``auth.json`` without an enabled administrator.
+
+    The browser API calls this before removing, demoting or disabling someone; with the
+    CLI an operator on the machine gets a warning instead (they can always edit the file).
+    """
+    admins = [lookup_key(user.name) for user in _admins(settings.auth_file)]
+    if admins == [lookup_key(name)]:
+        raise Refused(LAST_ADMIN)
+
+
+@dataclass(frozen=True)
+class NewLink:
+    """A set-password link's token (put into the link once, never stored) and its expiry."""
+
+    token: str
+    expires: datetime
+    message: str
+
+
+def create_set_password_link(settings: Settings, name: str, now: datetime | None = None) -> NewLink:
+    """A one-time token that lets ``name`` choose a password; replaces any earlier link.
+
+    Only the token's digest and the expiry (``COMFYUI_AUTH_LINK_HOURS``) are written. The
+    current password keeps working until the link is used.
+    """
+    expires = (now or datetime.now(timezone.utc)) + timedelta(
+        hours=settings.set_password_link_hours
+    )
+    token = new_token()
+    path = settings.auth_file
+    _edit(path, lambda entries: editor.set_link(entries, name, digest_of(token), expires))
+    return NewLink(
+        token,
+        expires,
+        f'made a one-time set-password link for "{name}", valid until '
+        f"{_when(expires.timestamp())}. {LIVE_SERVER_NOTE}",
+    )
+
+
+def add_user_with_link(
+    settings: Settings, name: str, role: Role, now: datetime | None = None
+) -> NewLink:
+    """A new user without a password of their own, and the link that lets them choose one.
+
+    ``auth.json`` needs a password for every entry, so the user gets the hash of a random
+    secret nobody knows: until the link is used nobody can sign in as them.
+    """
+    add_user(settings, name, hash_password(settings, secrets.token_urlsafe(32)), role)
+    return create_set_password_link(settings, name, now)
+
+
+def use_set_password_link(
+    settings: Settings, token: str, password_hash: str, now: float | None = None
+) -> str:
+    """Store ``password_hash`` for the user whose link ``token`` opens; their name.
+
+    Finding the link, storing the password and removing the link are one locked edit, so
+    two requests with the same token cannot both succeed. A disabled user's link does not
+    open. Refuses with ``INVALID_LINK`` for any token that does not open a link now.
+    """
+    if not plausible(token):
+        raise Refused(INVALID_LINK)
+    moment = now if now is not None else datetime.now(timezone.utc).timestamp()
+    path = settings.auth_file
+
+    def change(entries: editor.Entries) -> str:
+        records = parse_auth_file(json.dumps(entries).encode("utf-8"), path)
+        opened = [r for r in records if r.link is not None and r.link.opens_with(token, moment)]
+        if len(opened) != 1 or opened[0].disabled:
+            raise Refused(INVALID_LINK)
+        name = opened[0].name
+        editor.set_password_hash(entries, name, password_hash)
+        editor.drop_link(entries, name)
+        return name
+
+    return _edit(path, change)
+
+
+def link_user(settings: Settings, token: str, now: float | None = None) -> str | None:
+    """The user whose link ``token`` opens now, or None (shows the page; changes nothing)."""
+    if not plausible(token):
+        return None
+    moment = now if now is not None else datetime.now(timezone.utc).timestamp()
+    for user in _users(settings.auth_file):
+        if user.link is not None and not user.disabled and user.link.opens_with(token, moment):
+            return user.name
+    return None
+
+
 def list_users(settings: Settings) -> str:
     users = _users(settings.auth_file)
     if not users:
         return f"no users in {settings.auth_file}"
-    rows = [("USER", "ROLE", "API KEYS", "PASSWORD")]
+    rows = [("USER", "ROLE", "API KEYS", "PASSWORD", "STATE")]
     rows += [
         (
             _printable(user.name),
             user.role.value,
             str(len(user.api_keys)),
             _PASSWORD_FORMS.get(user.password.kind, user.password.kind),
+            _state(user),
         )
         for user in users
     ]
@@ -406,8 +520,19 @@ def _users(path: Path) -> tuple[UserRecord, ...]:
     return () if data is None else parse_auth_file(data, path)
 
 
+def _admins(path: Path) -> list[UserRecord]:
+    """The administrators who can sign in: disabled ones manage nothing."""
+    return [user for user in _users(path) if user.role is Role.ADMIN and not user.disabled]
+
+
+def _state(user: UserRecord) -> str:
+    if user.disabled:
+        return "disabled"
+    return "link pending" if user.link is not None else "active"
+
+
 def _admin_warning(path: Path) -> str:
-    if any(user.role is Role.ADMIN for user in _users(path)):
+    if _admins(path):
         return ""
     return (
         "\nwarning: no administrator is left in the file; only COMFYUI_API_KEY reaches "

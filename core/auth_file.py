@@ -1,7 +1,9 @@
 """Reading ``auth.json``: Fooocus's user list, extended with roles, argon2id and API keys.
 
 The file is a JSON array of objects. Fooocus's fields are read exactly as Fooocus reads them
-(``user``; ``hash`` wins over ``pass``); this package adds ``role`` and ``api_keys``. Every
+(``user``; ``hash`` wins over ``pass``); this package adds ``role``, ``api_keys``,
+``disabled`` (``true``: the user cannot sign in by any means; the entry stays so it can be
+enabled again) and ``set_password`` (a pending one-time link, ``set_password_links``). Every
 problem raises ``ConfigError`` naming the file, the entry and the fix, never a password.
 """
 
@@ -20,6 +22,9 @@ from .api_keys import DIGEST_PREFIX, ApiKeyRecord
 from .errors import ConfigError
 from .identity import ENV_KEY_USER, Role
 from .passwords import StoredPassword
+from .set_password_links import DIGEST_PREFIX as LINK_DIGEST_PREFIX
+from .set_password_links import FIELD as LINK_FIELD
+from .set_password_links import SetPasswordLink
 
 MAX_USER_NAME_LENGTH = 64
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
@@ -38,6 +43,9 @@ class UserRecord:
     role: Role
     password: StoredPassword
     api_keys: tuple[ApiKeyRecord, ...] = ()
+    disabled: bool = False
+    link: SetPasswordLink | None = None
+    """A pending set-password link (its digest and expiry), if an administrator made one."""
 
 
 def lookup_key(name: str) -> str:
@@ -97,7 +105,36 @@ def _user(entry: Any, index: int, path: Path) -> UserRecord:
         role=_role(entry.get("role", "user"), where, path),
         password=_password(entry, where, path),
         api_keys=_api_keys(entry.get("api_keys", []), where, path),
+        disabled=_disabled(entry.get("disabled", False), where, path),
+        link=_link(entry.get(LINK_FIELD), where, path),
     )
+
+
+def _disabled(value: Any, where: str, path: Path) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f'{where} has a "disabled" that is not true or false',
+            fix='set "disabled" to true or false (manage.py disable / enable), or remove it',
+            path=path,
+        )
+    return value
+
+
+def _link(value: Any, where: str, path: Path) -> SetPasswordLink | None:
+    if value is None:
+        return None
+    fix = f'remove "{LINK_FIELD}" and make a new link'
+    digest = value.get("hash") if isinstance(value, dict) else None
+    if (
+        not isinstance(digest, str)
+        or not digest.startswith(LINK_DIGEST_PREFIX)
+        or not _SHA256_HEX.fullmatch(digest[len(LINK_DIGEST_PREFIX) :])
+    ):
+        raise ConfigError(f'{where}: "{LINK_FIELD}" has no valid "hash"', fix=fix, path=path)
+    expires = _timestamp(value.get("expires"), f'{where}: "{LINK_FIELD}"', path)
+    if expires is None:
+        raise ConfigError(f'{where}: "{LINK_FIELD}" has no "expires"', fix=fix, path=path)
+    return SetPasswordLink(digest=digest.lower(), expires=expires)
 
 
 def _valid_name(name: str) -> bool:

@@ -29,6 +29,7 @@ from .auth_file import lookup_key, parse_auth_file
 from .errors import ConfigError
 from .identity import Role
 from .passwords import StoredPassword
+from .set_password_links import FIELD as LINK_FIELD
 from .state_files import ensure_private_dir, write_private_file
 
 Entries = list[dict[str, Any]]
@@ -241,6 +242,24 @@ def revoke_api_key(entries: Entries, key_id: str) -> str:
                 keys.remove(item)
                 return str(entry["user"])
     raise ConfigError(f"no API key with id {key_id}", fix="list the ids with manage.py key-list")
+
+
+def set_disabled(entries: Entries, name: str, disabled: bool) -> None:
+    """Mark the user disabled (``"disabled": true``) or remove the mark."""
+    entry = _existing(entries, name)
+    if disabled:
+        entry["disabled"] = True
+    else:
+        entry.pop("disabled", None)
+
+
+def set_link(entries: Entries, name: str, digest: str, expires: datetime) -> None:
+    """Store a set-password link's digest and expiry; a newer link replaces an older one."""
+    _existing(entries, name)[LINK_FIELD] = {"hash": digest, "expires": iso_time(expires)}
+
+
+def drop_link(entries: Entries, name: str) -> None:
+    _existing(entries, name).pop(LINK_FIELD, None)
 
 
 def all_key_ids(entries: Entries) -> set[str]:

@@ -3,7 +3,11 @@
 A snapshot is replaced whole when the files change (see ``credential_source``), so a request
 never sees half a reload. Each credential also has a *tag*, an HMAC of what the file stores
 for it: a session remembers the tag it was created under and ends as soon as the tag changes
-(password changed, role changed, key revoked, user removed).
+(password changed, role changed, key revoked, user removed or disabled).
+
+A disabled user is kept apart (``disabled``): they are listed for administrators, but no
+lookup that signs someone in finds them - no password, no key, no Basic pair, no session
+tag - so disabling needs no check of its own anywhere on the request path.
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ class CredentialStore:
     """Users by lookup key, per-user keys by id, and the administrator key."""
 
     users: Mapping[str, UserRecord]
+    """The users who may sign in (not disabled)."""
     admin_key: Secret | None
     tag_key: bytes = field(repr=False)
+    disabled: Mapping[str, UserRecord] = field(default_factory=lambda: MappingProxyType({}))
+    """Disabled users by lookup key: in ``auth.json``, but nothing of theirs is accepted."""
     keys_by_id: Mapping[str, tuple[UserRecord, ApiKeyRecord]] = field(init=False, repr=False)
     _tags: dict[tuple[str, ...], str] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -43,10 +50,19 @@ class CredentialStore:
     @property
     def is_empty(self) -> bool:
         """No user and no key: the first-run setup flow is offered."""
-        return not self.users and self.admin_key is None
+        return not self.users and not self.disabled and self.admin_key is None
 
     def user(self, name: str) -> UserRecord | None:
+        """The user of this name who may sign in; None for an unknown or disabled one."""
         return self.users.get(lookup_key(name))
+
+    def listed(self, name: str) -> UserRecord | None:
+        """The user of this name in ``auth.json``, disabled or not (for administration)."""
+        key = lookup_key(name)
+        return self.users.get(key) or self.disabled.get(key)
+
+    def is_disabled(self, name: str) -> bool:
+        return lookup_key(name) in self.disabled
 
     def identify_key(self, token: bytes, now: float) -> Identity | None:
         """The identity a presented API key proves, or None."""
@@ -109,8 +125,9 @@ def load_credentials(settings: Settings, tag_key: bytes) -> CredentialStore:
                 fix="keep only one of them",
             )
         admin_key = _read_key_file(settings.api_key_file)
-    by_key = {lookup_key(user.name): user for user in users}
-    return CredentialStore(MappingProxyType(by_key), admin_key, tag_key)
+    by_key = {lookup_key(user.name): user for user in users if not user.disabled}
+    off = {lookup_key(user.name): user for user in users if user.disabled}
+    return CredentialStore(MappingProxyType(by_key), admin_key, tag_key, MappingProxyType(off))
 
 
 def _read_users(settings: Settings) -> tuple[UserRecord, ...]:

@@ -37,6 +37,8 @@ class Settings:
     api_key_file: Path | None
     remember_days: int = 30
     browser_session_hours: int = 12
+    set_password_link_hours: int = 24
+    """How long an administrator's one-time set-password link stays valid."""
     allowed_origins: frozenset[str] = frozenset()
     trusted_proxies: tuple[IPNetwork, ...] = ()
     proxy_user_header: str | None = None
@@ -52,6 +54,11 @@ class Settings:
     @property
     def audit_log_path(self) -> Path:
         return self.state_dir / "audit.log"
+
+    @property
+    def activity_path(self) -> Path:
+        """Last use of sessions and keys (``core.activity``)."""
+        return self.state_dir / "activity.json"
 
     @property
     def sessions_path(self) -> Path:
@@ -75,6 +82,7 @@ def load_settings(environ: Mapping[str, str], user_dir: Path) -> Settings:
         api_key_file=_optional_path(environ, "COMFYUI_API_KEY_FILE"),
         remember_days=_int(environ, "COMFYUI_AUTH_REMEMBER_DAYS", 30, 1, 365),
         browser_session_hours=_int(environ, "COMFYUI_AUTH_SESSION_HOURS", 12, 1, 24 * 30),
+        set_password_link_hours=_int(environ, "COMFYUI_AUTH_LINK_HOURS", 24, 1, 24 * 30),
         allowed_origins=_origins(environ),
         trusted_proxies=_networks(environ),
         proxy_user_header=_header_name(environ, "COMFYUI_AUTH_PROXY_USER_HEADER"),

@@ -15,7 +15,8 @@ const STYLE_ID = "comfyui-auth-style";
 const STYLE = `
 .cauth-dialog { background: var(--comfy-menu-bg, #353535); color: var(--fg-color, #fff);
   border: 1px solid var(--border-color, #4e4e4e); border-radius: 8px; padding: 0;
-  width: min(44rem, 94vw); max-height: 88vh; font: 14px/1.4 sans-serif; }
+  width: min(56rem, 94vw); max-height: 88vh; font: 14px/1.4 sans-serif; }
+.cauth-dialog [hidden] { display: none; }
 .cauth-dialog::backdrop { background: rgb(0 0 0 / 50%); }
 .cauth-body { padding: 1rem 1.25rem; overflow: auto; max-height: calc(88vh - 3.5rem); }
 .cauth-head { display: flex; justify-content: space-between; align-items: center;
@@ -44,6 +45,9 @@ const STYLE = `
 .cauth-secret code { display: block; word-break: break-all; user-select: all;
   font-family: monospace; margin: .3rem 0; }
 .cauth-muted { opacity: .7; font-size: .85rem; }
+.cauth-panel { border: 1px solid var(--border-color, #4e4e4e); border-radius: 4px;
+  padding: .6rem; margin: .25rem 0 .5rem; }
+.cauth-actions { display: flex; flex-wrap: wrap; gap: .3rem; }
 `;
 
 async function whoAmI() {
@@ -175,6 +179,7 @@ function keysSection(account, refresh) {
       el("td", {}, el("code", {}, key.id)),
       el("td", {}, when(key.created)),
       el("td", {}, key.expired ? "expired" : when(key.expires)),
+      el("td", {}, key.last_used ? `${when(key.last_used)} from ${key.last_address}` : "never"),
       el(
         "td",
         {},
@@ -202,7 +207,7 @@ function keysSection(account, refresh) {
     ? el(
         "table",
         {},
-        el("thead", {}, el("tr", {}, ...["Label", "Id", "Created", "Expires", ""].map((h) => el("th", {}, h)))),
+        el("thead", {}, el("tr", {}, ...["Label", "Id", "Created", "Expires", "Last used", ""].map((h) => el("th", {}, h)))),
         el("tbody", {}, ...rows),
       )
     : el("p", { class: "cauth-muted" }, "No API keys yet.");
@@ -229,9 +234,8 @@ function keysSection(account, refresh) {
   return { section: el("section", {}, el("h3", {}, "API keys"), table, form, line, shown), shown };
 }
 
-/** The new key, once: it is never shown again, only its id and label are kept. */
-function showNewKey(target, created) {
-  const curl = `curl -H "Authorization: Bearer ${created.key}" ${location.origin}/api/queue`;
+/** A secret shown once (a new key, a set-password link), with a copy button that gets focus. */
+function showSecret(target, { title, value, copyLabel, testId, after = [] }) {
   const copyLine = status();
   const copy = el(
     "button",
@@ -239,28 +243,56 @@ function showNewKey(target, created) {
       type: "button",
       onclick: async () => {
         try {
-          await navigator.clipboard.writeText(created.key);
+          await navigator.clipboard.writeText(value);
           say(copyLine, "Copied.");
         } catch {
-          say(copyLine, "Copying is not allowed here; select the key and copy it.", true);
+          say(copyLine, "Copying is not allowed here; select the text and copy it.", true);
         }
       },
     },
-    "Copy key",
+    copyLabel,
   );
   target.replaceChildren(
     el(
       "div",
-      { class: "cauth-secret", "data-testid": "new-key" },
-      el("strong", {}, `New key "${created.label}": shown only this once, store it now.`),
-      el("code", { "data-testid": "new-key-value" }, created.key),
+      { class: "cauth-secret", "data-testid": testId },
+      el("strong", {}, title),
+      el("code", { "data-testid": `${testId}-value` }, value),
       copy,
-      el("p", { class: "cauth-muted" }, "Use it from a script:"),
-      el("code", {}, curl),
+      ...after,
       copyLine,
     ),
   );
   copy.focus();
+}
+
+/** The new key, once: it is never shown again, only its id and label are kept. */
+function showNewKey(target, created) {
+  const curl = `curl -H "Authorization: Bearer ${created.key}" ${location.origin}/api/queue`;
+  showSecret(target, {
+    title: `New key "${created.label}": shown only this once, store it now.`,
+    value: created.key,
+    copyLabel: "Copy key",
+    testId: "new-key",
+    after: [el("p", { class: "cauth-muted" }, "Use it from a script:"), el("code", {}, curl)],
+  });
+}
+
+/** A set-password link, once: the server keeps only its digest. */
+function showLink(target, answer) {
+  showSecret(target, {
+    title: `One-time link for ${answer.user}, valid until ${when(answer.link_expires)}. Send it to them; it works once.`,
+    value: answer.link,
+    copyLabel: "Copy link",
+    testId: "new-link",
+  });
+}
+
+function describeSession(session) {
+  const where = session.device ? `${session.device}, ${session.address}` : "not seen yet";
+  const seen = session.last_seen ? `, last seen ${when(session.last_seen)}` : "";
+  const key = session.with_api_key ? " (with an API key)" : "";
+  return `${where}: signed in ${when(session.created)}${seen}${key} `;
 }
 
 function sessionsSection(account, refresh) {
@@ -269,8 +301,7 @@ function sessionsSection(account, refresh) {
     el(
       "li",
       {},
-      `Signed in ${when(session.created)}, until ${when(session.expires)}`,
-      session.with_api_key ? " (with an API key)" : "",
+      describeSession(session),
       session.current
         ? el("strong", {}, " — this browser")
         : el(
@@ -327,7 +358,93 @@ async function openAccount() {
   await draw();
 }
 
-function userRow(user, me, line, refresh) {
+/** A small form inside a user's row (reset the password, list sessions): focus goes in. */
+function openPanel(panel, ...children) {
+  panel.replaceChildren(el("div", { class: "cauth-panel" }, ...children));
+  panel.querySelector("input, button")?.focus();
+}
+
+function resetPanel(user, path, panel, refresh) {
+  const line = status();
+  const form = el(
+    "form",
+    {},
+    field(`New password for ${user.user} (12 characters or more)`, {
+      name: "password", type: "password", required: true, minlength: 12, autocomplete: "new-password",
+    }),
+    el("button", { type: "submit" }, "Set password"),
+    el("button", { type: "button", onclick: () => panel.replaceChildren() }, "Cancel"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const answer = await api("POST", `${path}/password`, Object.fromEntries(new FormData(form)));
+      refresh(`Password of ${user.user} reset; ${answer.sessions_ended} session(s) signed out.`);
+    } catch (error) {
+      say(line, error.message, true);
+    }
+  });
+  const shown = el("div", {});
+  const link = el(
+    "button",
+    {
+      type: "button",
+      onclick: async () => {
+        try {
+          showLink(shown, await api("POST", `${path}/link`, {}));
+        } catch (error) {
+          say(line, error.message, true);
+        }
+      },
+    },
+    "Make a one-time link instead",
+  );
+  openPanel(panel, form, link, line, shown);
+}
+
+async function sessionsPanel(user, path, panel, refresh) {
+  const line = status();
+  let listing;
+  try {
+    listing = await api("GET", `${path}/sessions`);
+  } catch (error) {
+    return openPanel(panel, el("p", { class: "cauth-status error" }, error.message));
+  }
+  const items = listing.sessions.map((session) =>
+    el(
+      "li",
+      {},
+      describeSession(session),
+      session.current ? el("strong", {}, "— this browser ") : null,
+      el(
+        "button",
+        {
+          type: "button",
+          "aria-label": `End the session of ${user.user} signed in ${when(session.created)}`,
+          onclick: async () => {
+            try {
+              await api("DELETE", `${path}/sessions/${encodeURIComponent(session.id)}`);
+              refresh(`A session of ${user.user} was ended.`);
+            } catch (error) {
+              say(line, error.message, true);
+            }
+          },
+        },
+        "End",
+      ),
+    ),
+  );
+  openPanel(
+    panel,
+    items.length ? el("ul", {}, ...items) : el("p", { class: "cauth-muted" }, "No sessions."),
+    el("button", { type: "button", onclick: () => panel.replaceChildren() }, "Close"),
+    line,
+  );
+}
+
+function userRows(user, me, line, refresh) {
+  const path = `/auth/admin/users/${encodeURIComponent(user.user)}`;
+  const panel = el("div", {});
   const act = (label, run) =>
     el(
       "button",
@@ -345,34 +462,96 @@ function userRow(user, me, line, refresh) {
       },
       label,
     );
-  const path = `/auth/admin/users/${encodeURIComponent(user.user)}`;
+  const show = (label, open) =>
+    el("button", { type: "button", "aria-label": `${label}: ${user.user}`, onclick: open }, label);
   const other = user.role === "admin" ? "user" : "admin";
-  return el(
-    "tr",
-    {},
-    el("td", {}, user.user, user.user === me ? " (you)" : ""),
-    el("td", {}, user.role),
-    el("td", {}, String(user.api_keys)),
-    el("td", {}, String(user.sessions)),
+  const state = user.disabled ? "disabled" : user.link_pending ? "link sent" : "active";
+  return [
     el(
-      "td",
+      "tr",
       {},
-      act(other === "admin" ? "Make admin" : "Make user", () =>
-        api("POST", `${path}/role`, { role: other }),
-      ),
-      " ",
-      act("Reset password", () => {
-        const password = prompt(`New password for ${user.user} (12 characters or more):`);
-        return password ? api("POST", `${path}/password`, { password }) : null;
-      }),
-      " ",
-      act("Remove", () =>
-        confirm(`Remove ${user.user}? Their sessions end and their API keys stop working.`)
-          ? api("DELETE", path)
-          : null,
+      el("td", {}, user.user, user.user === me ? " (you)" : ""),
+      el("td", {}, user.role),
+      el("td", {}, state),
+      el("td", {}, String(user.api_keys)),
+      el("td", {}, String(user.sessions)),
+      el("td", {}, when(user.last_sign_in)),
+      el(
+        "td",
+        {},
+        el(
+          "div",
+          { class: "cauth-actions" },
+          act(other === "admin" ? "Make admin" : "Make user", () =>
+            api("POST", `${path}/role`, { role: other }),
+          ),
+          show("Reset password", () => resetPanel(user, path, panel, refresh)),
+          show("Sessions", () => sessionsPanel(user, path, panel, refresh)),
+          user.disabled
+            ? act("Enable", () => api("POST", `${path}/disabled`, { disabled: false }))
+            : act("Disable", () =>
+                confirm(`Disable ${user.user}? Their sessions end and their API keys stop working until enabled.`)
+                  ? api("POST", `${path}/disabled`, { disabled: true })
+                  : null,
+              ),
+          act("Remove", () =>
+            confirm(`Remove ${user.user}? Their sessions end and their API keys stop working.`)
+              ? api("DELETE", path)
+              : null,
+          ),
+        ),
       ),
     ),
+    el("tr", {}, el("td", { colspan: 7 }, panel)),
+  ];
+}
+
+function addUserForm(line, refresh) {
+  const password = field("Password (12 characters or more)", {
+    name: "password", type: "password", minlength: 12, autocomplete: "new-password",
+  });
+  password.hidden = true;
+  const how = el(
+    "select",
+    {
+      name: "how",
+      onchange: () => {
+        password.hidden = how.value !== "password";
+        password.querySelector("input").required = !password.hidden;
+      },
+    },
+    el("option", { value: "link" }, "a one-time link"),
+    el("option", { value: "password" }, "a password I choose"),
   );
+  const form = el(
+    "form",
+    {},
+    field("Name", { name: "name", required: true, maxlength: 64, autocomplete: "off" }),
+    el(
+      "label",
+      {},
+      "Role",
+      el("select", { name: "role" }, el("option", { value: "user" }, "user"), el("option", { value: "admin" }, "admin")),
+    ),
+    el("label", {}, "Sets their password with", how),
+    password,
+    el("button", { type: "submit" }, "Add user"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const values = Object.fromEntries(new FormData(form));
+    const body = { name: values.name, role: values.role };
+    if (values.how === "link") body.link = true;
+    else body.password = values.password;
+    try {
+      const answer = await api("POST", "/auth/admin/users", body);
+      await refresh(`Added ${values.name}.`);
+      if (answer.link) showLink(document.querySelector("[data-testid=users-link]"), answer);
+    } catch (error) {
+      say(line, error.message, true);
+    }
+  });
+  return form;
 }
 
 async function openUsers(me) {
@@ -386,41 +565,19 @@ async function openUsers(me) {
       body.replaceChildren(el("p", { class: "cauth-status error" }, error.message));
       return;
     }
-    const form = el(
-      "form",
-      {},
-      field("Name", { name: "name", required: true, maxlength: 64, autocomplete: "off" }),
-      el(
-        "label",
-        {},
-        "Role",
-        el("select", { name: "role" }, el("option", { value: "user" }, "user"), el("option", { value: "admin" }, "admin")),
-      ),
-      field("Password (12 characters or more)", {
-        name: "password", type: "password", required: true, minlength: 12, autocomplete: "new-password",
-      }),
-      el("button", { type: "submit" }, "Add user"),
-    );
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const values = Object.fromEntries(new FormData(form));
-      try {
-        await api("POST", "/auth/admin/users", values);
-        draw(`Added ${values.name}.`);
-      } catch (error) {
-        say(line, error.message, true);
-      }
-    });
+    const form = addUserForm(line, draw);
+    const headings = ["User", "Role", "State", "API keys", "Sessions", "Last sign-in", ""];
     body.replaceChildren(
       el(
         "table",
         {},
-        el("thead", {}, el("tr", {}, ...["User", "Role", "API keys", "Sessions", ""].map((h) => el("th", {}, h)))),
-        el("tbody", {}, ...listing.users.map((user) => userRow(user, me.user, line, draw))),
+        el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", {}, h)))),
+        el("tbody", {}, ...listing.users.flatMap((user) => userRows(user, me.user, line, draw))),
       ),
       el("h3", {}, "Add a user"),
       form,
       line,
+      el("div", { "data-testid": "users-link" }),
     );
     say(line, message || "");
     body.querySelector("button, input")?.focus();
@@ -451,7 +608,7 @@ if (me) {
   if (me.role === "admin") {
     commands.push({
       id: USERS,
-      label: "Users: add, reset, remove",
+      label: "Users: add, reset, disable, remove",
       menubarLabel: "Users…",
       icon: "pi pi-users",
       function: () => openUsers(me),

@@ -17,19 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from ..core import admin_commands as commands
 from ..core import auth_file_editor as editor
+from ..core.activity import key_entry, session_entry, sign_in_entry
 from ..core.auth_file import UserRecord, lookup_key, parse_auth_file
 from ..core.errors import AuthError, BadBody, ConfigError
 from ..core.identity import Identity, Role, Via
 from ..core.password_policy import password_problem
 from ..core.session_store import SessionRecord
+from ..core.set_password_links import PATH as SET_PASSWORD_PATH
 from ..core.throttle import address_key, user_key
 from . import responses
 from .client_view import client_view
@@ -46,10 +50,7 @@ NOT_YOUR_SESSION = "You have no other session with this id."
 SESSION_HANDLE_LENGTH = 16
 """A session is named by the start of its id's digest: enough to tell one user's sessions
 apart, useless for anything else (the store keys on the whole digest; a cookie needs the id)."""
-LAST_ADMIN = (
-    "This is the last administrator; make another user an administrator first, so that "
-    "someone can still manage this server."
-)
+NO_SUCH_SESSION = "This user has no session with this id."
 MAX_LABEL_LENGTH = 64
 T = TypeVar("T")
 
@@ -66,6 +67,10 @@ def add_account_routes(router: web.UrlDispatcher, runtime: AuthRuntime) -> None:
     router.add_post(ADMIN_USERS_PATH + "/{name}/password", routes.reset_password)
     router.add_post(ADMIN_USERS_PATH + "/{name}/role", routes.set_role)
     router.add_delete(ADMIN_USERS_PATH + "/{name}", routes.remove_user)
+    router.add_post(ADMIN_USERS_PATH + "/{name}/link", routes.new_link)
+    router.add_post(ADMIN_USERS_PATH + "/{name}/disabled", routes.set_disabled)
+    router.add_get(ADMIN_USERS_PATH + "/{name}/sessions", routes.sessions_of)
+    router.add_delete(ADMIN_USERS_PATH + "/{name}/sessions/{handle}", routes.end_session_of)
 
 
 class NoSuchUser(AuthError):
@@ -124,8 +129,8 @@ class AccountRoutes:
                 "role": identity.role.value,
                 "via": identity.via.value,
                 "has_password": user is not None,
-                "api_keys": _keys_of(user),
-                "sessions": [_session(record, identity) for record in sessions],
+                "api_keys": self._keys_of(user),
+                "sessions": [self._session(record, identity) for record in sessions],
             }
         )
 
@@ -221,7 +226,7 @@ class AccountRoutes:
         key_id = new.token.removeprefix("cak_").partition("_")[0]
         self._audit(request, "api_key_created", identity.name, f"key {key_id}")
         user = self.runtime.authenticator.credentials.current.user(identity.name)
-        key = next(item for item in _keys_of(user) if item["id"] == key_id)
+        key = next(item for item in self._keys_of(user) if item["id"] == key_id)
         return responses.created({**key, "key": new.token})
 
     @_refusals_as_answers
@@ -253,31 +258,92 @@ class AccountRoutes:
 
     async def list_users(self, request: web.Request) -> web.StreamResponse:
         store = self.runtime.authenticator.credentials.current
-        users = sorted(store.users.values(), key=lambda user: lookup_key(user.name))
+        everyone = [*store.users.values(), *store.disabled.values()]
+        users = sorted(everyone, key=lambda user: lookup_key(user.name))
+        now = time.time()
         listed = []
         for user in users:
             sessions = await self.runtime.authenticator.user_sessions(user.name)
+            signed_in = self.runtime.activity.get(sign_in_entry(lookup_key(user.name)))
             listed.append(
                 {
                     "user": user.name,
                     "role": user.role.value,
+                    "disabled": user.disabled,
+                    "link_pending": user.link is not None and not user.link.is_expired(now),
                     "api_keys": len(user.api_keys),
                     "sessions": len(sessions),
+                    "last_sign_in": _iso(signed_in.at) if signed_in is not None else None,
                 }
             )
         return responses.ok({"users": listed})
 
     @_refusals_as_answers
     async def add_user(self, request: web.Request) -> web.StreamResponse:
+        """With ``"password"``, or with ``"link": true`` for a one-time set-password link."""
         body = await read_json_object(request)
-        name, password, role = _text(body, "name").strip(), _text(body, "password"), _role(body)
+        name, role = _text(body, "name").strip(), _role(body)
+        with_link = _flag(body, "link")
+        if with_link == ("password" in body):
+            raise BadBody('send either "password" or "link": true')
         settings = self.runtime.settings
         await asyncio.to_thread(commands.ensure_user_can_be_added, settings, name, role)
+        if with_link:
+            link = await self._write(commands.add_user_with_link, settings, name, role)
+            self._audit(request, "user_added", name, f"role {role.value}, set-password link")
+            return responses.created(
+                {"user": name, "role": role.value, **self._link_answer(request, link)}
+            )
+        password = _text(body, "password")
         _check_new_password(password)
         password_hash = await asyncio.to_thread(commands.hash_password, settings, password)
         await self._write(commands.add_user, settings, name, password_hash, role)
         self._audit(request, "user_added", name, f"role {role.value}")
         return responses.created({"user": name, "role": role.value})
+
+    @_refusals_as_answers
+    async def new_link(self, request: web.Request) -> web.StreamResponse:
+        """A fresh one-time link for an existing user (a reset they finish themselves)."""
+        name = self._existing_user(request).name
+        link = await self._write(commands.create_set_password_link, self.runtime.settings, name)
+        self._audit(request, "password_link_created", name)
+        return responses.created({"user": name, **self._link_answer(request, link)})
+
+    @_refusals_as_answers
+    async def set_disabled(self, request: web.Request) -> web.StreamResponse:
+        """Disable (sessions end, keys and Basic stop) or enable; never the last admin."""
+        name = self._existing_user(request).name
+        disabled = _flag(await read_json_object(request), "disabled", required=True)
+        async with self._writing:
+            if disabled:
+                await asyncio.to_thread(commands.refuse_last_admin, self.runtime.settings, name)
+            await self._write_locked(commands.set_disabled, self.runtime.settings, name, disabled)
+        ended = await self.runtime.authenticator.end_user_sessions(name) if disabled else 0
+        self._audit(request, "user_disabled" if disabled else "user_enabled", name)
+        return responses.ok(
+            {"ok": True, "user": name, "disabled": disabled, "sessions_ended": ended}
+        )
+
+    async def sessions_of(self, request: web.Request) -> web.StreamResponse:
+        name = self._existing_user(request).name
+        identity = request[IDENTITY]
+        sessions = await self.runtime.authenticator.user_sessions(name)
+        return responses.ok(
+            {"user": name, "sessions": [self._session(record, identity) for record in sessions]}
+        )
+
+    @_refusals_as_answers
+    async def end_session_of(self, request: web.Request) -> web.StreamResponse:
+        """End any one session of any user (the administrator's own included)."""
+        name = self._existing_user(request).name
+        handle = request.match_info["handle"].strip().lower()
+        sessions = await self.runtime.authenticator.user_sessions(name)
+        found = next((r for r in sessions if _handle(r) == handle), None)
+        if found is None:
+            return responses.not_found(NO_SUCH_SESSION)
+        await self.runtime.authenticator.end_session_by_hash(found.id_hash)
+        self._audit(request, "session_ended", name, f"session {handle}")
+        return responses.ok({"ok": True, "user": name, "ended": handle})
 
     @_refusals_as_answers
     async def reset_password(self, request: web.Request) -> web.StreamResponse:
@@ -297,7 +363,7 @@ class AccountRoutes:
         role = _role(await read_json_object(request))
         async with self._writing:
             if role is not Role.ADMIN:
-                await asyncio.to_thread(self._refuse_last_admin, name)
+                await asyncio.to_thread(commands.refuse_last_admin, self.runtime.settings, name)
             await self._write_locked(commands.set_role, self.runtime.settings, name, role)
         ended = await self.runtime.authenticator.end_user_sessions(name)
         self._audit(request, "role_changed", name, f"role {role.value}")
@@ -307,7 +373,7 @@ class AccountRoutes:
     async def remove_user(self, request: web.Request) -> web.StreamResponse:
         name = self._existing_user(request).name
         async with self._writing:
-            await asyncio.to_thread(self._refuse_last_admin, name)
+            await asyncio.to_thread(commands.refuse_last_admin, self.runtime.settings, name)
             await self._write_locked(commands.remove_user, self.runtime.settings, name)
         ended = await self.runtime.authenticator.end_user_sessions(name)
         self._audit(request, "user_removed", name)
@@ -317,7 +383,7 @@ class AccountRoutes:
 
     def _existing_user(self, request: web.Request) -> UserRecord:
         """The user the path names, as this instance knows them (the store is fresh)."""
-        user = self.runtime.authenticator.credentials.current.user(request.match_info["name"])
+        user = self.runtime.authenticator.credentials.current.listed(request.match_info["name"])
         if user is None:
             raise NoSuchUser("no such user")
         return user
@@ -327,11 +393,48 @@ class AccountRoutes:
         data = editor.read_bytes(path)
         return () if data is None else parse_auth_file(data, path)
 
-    def _refuse_last_admin(self, name: str) -> None:
-        """Refuse an edit that would leave ``auth.json`` without an administrator."""
-        admins = [user for user in self._file_users() if user.role is Role.ADMIN]
-        if [lookup_key(user.name) for user in admins] == [lookup_key(name)]:
-            raise commands.Refused(LAST_ADMIN)
+    def _link_answer(self, request: web.Request, link: commands.NewLink) -> dict[str, Any]:
+        """The link as the administrator's browser reaches this server; only the token in it."""
+        origin = client_view(request, self.runtime.settings.trusted_proxies).origin
+        query = urlencode({"token": link.token})
+        return {
+            "link": f"{origin}{SET_PASSWORD_PATH}?{query}",
+            "link_expires": editor.iso_time(link.expires),
+        }
+
+    def _keys_of(self, user: UserRecord | None) -> list[dict[str, Any]]:
+        """What the UI lists of each key (never the digest), with its last use here."""
+        if user is None:
+            return []
+        now = time.time()
+        listed = []
+        for key in user.api_keys:
+            seen = self.runtime.activity.get(key_entry(key.key_id))
+            listed.append(
+                {
+                    "id": key.key_id,
+                    "label": key.name,
+                    "created": _iso(key.created),
+                    "expires": _iso(key.expires),
+                    "expired": key.is_expired(now),
+                    "last_used": _iso(seen.at) if seen is not None else None,
+                    "last_address": seen.address if seen is not None else None,
+                }
+            )
+        return listed
+
+    def _session(self, record: SessionRecord, identity: Identity) -> dict[str, Any]:
+        seen = self.runtime.activity.get(session_entry(record.id_hash))
+        return {
+            "id": _handle(record),
+            "created": _iso(record.created),
+            "expires": _iso(record.expires),
+            "with_api_key": record.key_id is not None,
+            "current": record.id_hash == identity.session_id_hash,
+            "last_seen": _iso(seen.at) if seen is not None else None,
+            "address": seen.address if seen is not None else None,
+            "device": seen.device if seen is not None else None,
+        }
 
     async def _write(self, change: Callable[..., T], *args: Any) -> T:
         async with self._writing:
@@ -387,31 +490,11 @@ def _check_new_password(password: str) -> None:
         raise commands.Refused(problem)
 
 
-def _keys_of(user: UserRecord | None) -> list[dict[str, Any]]:
-    """What the UI lists of each key: never the digest."""
-    if user is None:
-        return []
-    now = datetime.now(timezone.utc).timestamp()
-    return [
-        {
-            "id": key.key_id,
-            "label": key.name,
-            "created": _iso(key.created),
-            "expires": _iso(key.expires),
-            "expired": key.is_expired(now),
-        }
-        for key in user.api_keys
-    ]
-
-
-def _session(record: SessionRecord, identity: Identity) -> dict[str, Any]:
-    return {
-        "id": _handle(record),
-        "created": _iso(record.created),
-        "expires": _iso(record.expires),
-        "with_api_key": record.key_id is not None,
-        "current": record.id_hash == identity.session_id_hash,
-    }
+def _flag(body: dict[str, Any], name: str, *, required: bool = False) -> bool:
+    value = body.get(name, None if required else False)
+    if not isinstance(value, bool):
+        raise BadBody(f'"{name}" must be true or false')
+    return value
 
 
 def _handle(record: SessionRecord) -> str:

@@ -27,6 +27,7 @@ from aiohttp import hdrs, web
 from ..core.errors import BadBody, MalformedCredentials, SharedStateUnavailable
 from ..core.identity import Identity
 from . import responses
+from .activity_hook import note_use
 from .authorizer import refusal
 from .client_view import is_navigation, is_websocket
 from .host_users import without_foreign_user_header
@@ -88,6 +89,7 @@ async def _guard(
             reason=refused,
         )
         return responses.forbidden(refused)
+    note_use(runtime, request, identity)  # "last used": a dict entry at most every 5 s
     if is_websocket(request):  # the authorizer checked it is free or the caller's: claim it
         client_id = request.rel_url.query.get("clientId")
         if client_id:

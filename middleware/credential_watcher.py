@@ -1,9 +1,10 @@
 """Background task: apply edits of ``auth.json`` and the key file within a second or two.
 
-A good edit replaces the credential store (sessions of removed users end); a broken edit is
-logged with what is wrong and where, and the last good store stays in force. If a shared
-Redis does not answer, a removed user's session records stay until they expire - harmlessly:
-those sessions fail the credential-tag check at their next request all the same.
+A good edit replaces the credential store (sessions of removed or disabled users end); a
+broken edit is logged with what is wrong and where, and the last good store stays in force.
+If a shared Redis does not answer, a removed user's session records stay until they expire -
+harmlessly: those sessions fail the credential-tag check at their next request all the same.
+Each poll also writes the "last used" table once a minute has passed (``core.activity``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from aiohttp import web
 
@@ -30,6 +32,7 @@ async def watch_credentials(runtime: AuthRuntime) -> None:
         try:
             await apply_file_changes(runtime)
             await check_shared_config(runtime)
+            await flush_activity(runtime)
             ticks += 1
             if ticks % PURGE_EVERY == 0:
                 await asyncio.to_thread(runtime.authenticator.sessions.purge_expired)
@@ -51,11 +54,19 @@ async def apply_file_changes(runtime: AuthRuntime) -> None:
             for key in removed:
                 name = before.users[key].name
                 ended = await runtime.authenticator.end_user_sessions(name)
+                why = "user disabled" if key in outcome.store.disabled else "user removed"
                 if ended:
-                    runtime.audit.record("session_revoked", user=name, reason="user removed")
+                    runtime.audit.record("session_revoked", user=name, reason=why)
         except SharedStateUnavailable as error:
             logger.warning("comfyui-auth could not end removed users' sessions now: %s", error)
         runtime.audit.record("config_reloaded", reason=f"{len(outcome.store.users)} users")
+
+
+async def flush_activity(runtime: AuthRuntime, *, force: bool = False) -> None:
+    """Write "last used" to disk at most once a minute, off the event loop."""
+    now = time.time()
+    if force or runtime.activity.flush_due(now):
+        await asyncio.to_thread(runtime.activity.flush, now)
 
 
 async def check_shared_config(runtime: AuthRuntime) -> None:
@@ -75,5 +86,7 @@ def watcher_context(runtime: AuthRuntime) -> object:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        with contextlib.suppress(OSError):
+            await flush_activity(runtime, force=True)  # what the last minute noted
 
     return context

@@ -169,6 +169,8 @@ def _proxy_identity(runtime: AuthRuntime, request: web.Request) -> Identity | No
         return None
     if lookup_key(name) == ENV_KEY_USER:  # reserved for the admin key, as in auth.json
         return None
+    if runtime.authenticator.credentials.current.is_disabled(name):  # disabled in auth.json
+        return None
     groups: set[str] = set()
     if settings.proxy_groups_header is not None:
         raw = request.headers.get(settings.proxy_groups_header, "")

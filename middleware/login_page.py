@@ -13,6 +13,8 @@ from pathlib import Path
 from string import Template
 from urllib.parse import quote
 
+from ..core.password_policy import MIN_PASSWORD_LENGTH
+
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -74,4 +76,17 @@ def render_setup_page(*, token: str, error: str | None = None) -> str:
     message, message_class = _message(error, None)
     return _template("setup.html").substitute(
         token=_escape(token), message=_escape(message), message_class=message_class
+    )
+
+
+def render_set_password_page(*, token: str, user: str, error: str | None = None) -> str:
+    """The page of a one-time set-password link; without a user, only the message shows."""
+    message, message_class = _message(error, None)
+    return _template("set_password.html").substitute(
+        token=_escape(token),
+        user=_escape(user),
+        min_length=MIN_PASSWORD_LENGTH,
+        message=_escape(message),
+        message_class=message_class,
+        form_hidden="" if user else "hidden",
     )

@@ -23,6 +23,7 @@ from ..core.identity import Identity
 from ..core.throttle import address_key, user_key
 from . import responses
 from .account_routes import add_account_routes
+from .activity_hook import note_sign_in
 from .client_view import ClientView, client_view
 from .health_route import health_handler
 from .identity_provider import identify_form
@@ -41,12 +42,15 @@ from .return_path import safe_return_path
 from .runtime import IDENTITY, AuthRuntime, Handler
 from .same_origin import is_own_navigation, is_same_origin
 from .session_cookies import clear_session_cookies, set_device_cookie, set_session_cookies
+from .set_password_routes import PASSWORD_SET_NOTICE, add_set_password_routes
 from .setup_routes import add_setup_routes
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 LOGIN_FAILED = "Sign-in failed. Check your user name and password."
 KEY_FAILED = "Sign-in failed. Check your API key."
 ME_PATH = "/auth/me"
+
+SIGN_IN_NOTICE_PASSWORD_SET = "Your password is set. Sign in with it."  # noqa: S105
 
 
 def add_auth_routes(router: web.UrlDispatcher, runtime: AuthRuntime) -> None:
@@ -64,6 +68,7 @@ def add_auth_routes(router: web.UrlDispatcher, runtime: AuthRuntime) -> None:
         router.add_get(path, _file_handler(WEB_DIR / name))
     add_setup_routes(router, runtime)
     add_account_routes(router, runtime)
+    add_set_password_routes(router, runtime)
 
 
 def _file_handler(path: Path) -> Handler:
@@ -91,7 +96,13 @@ class LoginRoutes:
             response = responses.html_page(200, page)
             await self._end_session(request, response, "logout")
             return response
-        return responses.html_page(200, render_login_page(next_path=next_path, mode=mode))
+        notice = (
+            SIGN_IN_NOTICE_PASSWORD_SET
+            if request.query.get("notice") == PASSWORD_SET_NOTICE
+            else None
+        )
+        page = render_login_page(next_path=next_path, mode=mode, notice=notice)
+        return responses.html_page(200, page)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         view = self._view(request)
@@ -216,6 +227,7 @@ class LoginRoutes:
         except LookupError:
             return self._refuse(fields, 401, LOGIN_FAILED)
         set_session_cookies(response, self.runtime.cookies.sign(new.session_id), new, view)
+        note_sign_in(self.runtime, request, new.identity)
         if fields.text("username"):
             devices = self.runtime.devices
             set_device_cookie(response, devices.issue(identity.name), devices.max_age, view)

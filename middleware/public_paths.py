@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..core.set_password_links import PATH as SET_PASSWORD_PATH
+
 LOGIN_PATH = "/auth/login"
 LOGOUT_PATH = "/auth/logout"
 SETUP_PATH = "/auth/setup"
@@ -18,10 +20,19 @@ LEGACY_LOGIN_PATH = "/auth_login.html"
 STATIC_ASSETS = {
     "/auth/static/login.css": "login.css",
     "/auth/static/login.js": "login.js",
+    "/auth/static/set_password.js": "set_password.js",
 }
 
 PUBLIC_PATHS = frozenset(
-    {HEALTH_PATH, LOGIN_PATH, LEGACY_LOGIN_PATH, LOGOUT_PATH, SETUP_PATH, *INJECT_PATHS}
+    {
+        HEALTH_PATH,
+        LOGIN_PATH,
+        LEGACY_LOGIN_PATH,
+        LOGOUT_PATH,
+        SETUP_PATH,
+        SET_PASSWORD_PATH,
+        *INJECT_PATHS,
+    }
     | STATIC_ASSETS.keys()
 )
 

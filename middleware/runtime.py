@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..core.activity import Activity
 from ..core.audit import AuditLog
 from ..core.authenticator import Authenticator
 from ..core.cookie_signing import CookieSigner
@@ -59,6 +60,8 @@ class AuthRuntime:
     """Ids of the API keys used since start: the first use of each is audited, not every one."""
     shared_config: SharedConfig | None = None
     """With Redis: this instance's published key fingerprint and auth.json digest."""
+    activity: Activity = field(default_factory=lambda: Activity(None))
+    """Last use of each session and key, in memory; written by the watcher once a minute."""
 
     @property
     def needs_setup(self) -> bool:
@@ -73,6 +76,8 @@ def build_runtime(settings: Settings, host: HostAdapter) -> AuthRuntime:
     verifier = PasswordVerifier(make_hasher(cheap_for_tests=settings.cheap_hashing_for_tests))
     sessions, throttle, shared_config = _stores(settings, host.app, signing_key)
     audit = AuditLog(settings.audit_log_path)
+    activity = Activity(settings.activity_path)
+    activity.load()
 
     def session_revoked(record: SessionRecord) -> None:
         audit.record("session_revoked", user=record.user, reason="credential changed or removed")
@@ -92,6 +97,7 @@ def build_runtime(settings: Settings, host: HostAdapter) -> AuthRuntime:
         routes=HostRoutes(host.core_dir),
         devices=TrustedDevices(signing_key),
         shared_config=shared_config,
+        activity=activity,
     )
 
 

@@ -98,6 +98,8 @@ class RunningComfyUI:
     tree: ComfyUITree
     args: tuple[str, ...] = ()
     """The extra command-line flags it was started with (``--multi-user``, say)."""
+    pid: int = 0
+    """The server process (the benchmark reads its CPU time)."""
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -195,7 +197,12 @@ def launch_comfyui(
         )
     url = f"http://127.0.0.1:{port}"
     running = RunningComfyUI(
-        url=url, log_path=log_path, base_dir=base_dir, tree=tree, args=tuple(extra_args)
+        url=url,
+        log_path=log_path,
+        base_dir=base_dir,
+        tree=tree,
+        args=tuple(extra_args),
+        pid=process.pid,
     )
     return Launched(process, running, url + ("/health" if nodes else "/"))
 

@@ -220,7 +220,15 @@ async def test_an_administrator_adds_resets_promotes_and_removes_users(
     carol = await sign_in("carol", NEW_PASSWORD)  # at once: no wait for the watcher
     status, listing = await root.get("/auth/admin/users")
     rows = {row["user"]: row for row in listing["users"]}
-    assert rows["carol"] == {"user": "carol", "role": "user", "api_keys": 0, "sessions": 1}
+    assert rows["carol"].pop("last_sign_in") is not None  # carol just signed in
+    assert rows["carol"] == {
+        "user": "carol",
+        "role": "user",
+        "disabled": False,
+        "link_pending": False,
+        "api_keys": 0,
+        "sessions": 1,
+    }
     again = {"name": "Carol", "role": "user", "password": NEW_PASSWORD}
     assert (await root.post("/auth/admin/users", again))[0] == 400
     reset = {"password": "reset-by-the-admin"}

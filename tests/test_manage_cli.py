@@ -268,10 +268,10 @@ def test_list_users_shows_roles_and_password_forms_but_no_hashes(manage: Manage)
     manage.ok("add-user", "alice", "--role", "admin", password=PASSWORD)
     output = manage.ok("list-users").stdout
     lines = output.splitlines()
-    assert lines[0].split() == ["USER", "ROLE", "API", "KEYS", "PASSWORD"]
+    assert lines[0].split() == ["USER", "ROLE", "API", "KEYS", "PASSWORD", "STATE"]
     assert lines[1].split()[:4] == ["carol", "user", "0", "plain"]
     assert lines[2].split()[:4] == ["dave", "user", "0", "sha256"]
-    assert lines[3].split() == ["alice", "admin", "0", "argon2id"]
+    assert lines[3].split() == ["alice", "admin", "0", "argon2id", "active"]
     assert "fooocus-plain-password" not in output
     assert hashlib.sha256(b"dave-password").hexdigest() not in output
     assert "$argon2id$" not in output
@@ -737,3 +737,44 @@ async def test_users_and_keys_from_manage_py_work_on_a_running_server(
     await asyncio.to_thread(manage.ok, "remove-user", "bob")
     await until(lambda: current().user("bob") is None)
     assert (await client.get("/auth/me")).status == 401  # bob's session ended
+
+
+# --- disable, enable, set-password links ------------------------------------------------
+
+
+def test_disable_and_enable_keep_the_entry_and_the_server_refuses_meanwhile(
+    manage: Manage,
+) -> None:
+    manage.ok("add-user", "root", "--role", "admin", password=PASSWORD)
+    manage.ok("add-user", "alice", password=OTHER_PASSWORD)
+    key = manage.ok("key-create", "alice", "--label", "laptop").stdout.strip()
+    now = time.time()
+    assert manage.store().identify_key(key.encode(), now) is not None
+    assert "disabled" in manage.ok("disable", "alice").stdout
+    store = manage.store()
+    assert store.identify_key(key.encode(), now) is None
+    assert store.user("alice") is None
+    assert store.credential_tag("alice", None, now) is None  # every session of hers ends
+    assert store.listed("alice") is not None
+    assert manage.entries()[1]["disabled"] is True
+    assert "disabled" in manage.ok("list-users").stdout.splitlines()[2]
+    manage.ok("enable", "alice")
+    assert "disabled" not in manage.entries()[1]
+    assert manage.store().identify_key(key.encode(), now) is not None
+    assert "no administrator is left" in manage.ok("disable", "root").stdout
+    manage.refused("disable", "carol")
+
+
+def test_link_prints_only_a_path_with_the_token_and_stores_its_digest(manage: Manage) -> None:
+    manage.ok("add-user", "alice", password=PASSWORD)
+    result = manage.ok("link", "alice")
+    path, _, token = result.stdout.strip().partition("?token=")
+    assert path == "/auth/set-password"
+    assert token.startswith("spl_")
+    assert "valid until" in result.stderr
+    assert token not in result.stderr
+    stored = manage.entries()[0]["set_password"]
+    assert token not in json.dumps(stored)
+    assert "link pending" in manage.ok("list-users").stdout
+    assert verifies(manage.users()["alice"].password, PASSWORD)  # until the link is used
+    manage.refused("link", "carol")

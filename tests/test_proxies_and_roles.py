@@ -165,3 +165,18 @@ async def test_a_user_key_cannot_reach_manager_routes_but_the_admin_key_can(
     assert user.status == 403
     admin = await direct.get("/manager/queue/install", headers={"X-API-Key": ADMIN_KEY})
     assert admin.status == 200
+
+
+async def test_a_disabled_user_is_not_signed_in_by_the_proxy_header(
+    behind_proxy: TestClient,
+) -> None:
+    headers = {"Remote-User": "Erin"}  # names match case-insensitively
+    assert (await behind_proxy.get("/auth/me", headers=headers)).status == 200
+    disable = await behind_proxy.post(
+        "/auth/admin/users/erin/disabled",
+        json={"disabled": True},
+        headers={"X-API-Key": ADMIN_KEY},
+    )
+    assert disable.status == 200
+    assert (await behind_proxy.get("/auth/me", headers=headers)).status == 401
+    assert (await behind_proxy.get("/api/prompt", headers={"X-API-Key": USER_KEY})).status == 401
