@@ -472,3 +472,27 @@ async def test_a_key_created_through_one_instance_works_on_the_other_at_once(
     assert login.status == 200
     wrong = await b.client.get("/api/prompt", headers={"X-API-Key": token[:-4] + "0000"})
     assert wrong.status == 401  # a wrong key is still wrong after the re-read
+
+
+async def test_a_key_revoked_through_one_instance_ends_its_sessions_in_the_shared_store(
+    pair: tuple[Instance, Instance],
+) -> None:
+    """B's copy of the file still holds the key; the sessions opened with it end all the same."""
+    a, b = pair
+    signed_in = await a.login()
+    csrf = signed_in.cookies["comfyui_auth_csrf"].value
+    writes = {"Origin": str(a.client.make_url("/")).rstrip("/"), "X-CSRF-Token": csrf}
+    created = await a.client.post("/auth/account/keys", json={"label": "x"}, headers=writes)
+    assert created.status == 201
+    key = await created.json()
+    with_key = await b.client.post("/auth/login", json={"api_key": key["key"]})
+    assert with_key.status == 200
+    b.client.session.cookie_jar.clear()
+    cookie = with_key.cookies[SESSION].value
+    assert await b.me(cookie) == 200
+    revoked = await a.client.delete(f"/auth/account/keys/{key['id']}", headers=writes)
+    assert (revoked.status, (await revoked.json())["sessions_ended"]) == (200, 1)
+    session_id = b.host.runtime.cookies.unsign(cookie)
+    assert session_id is not None
+    assert b.host.runtime.authenticator.sessions.find(session_id) is None
+    assert await a.me(signed_in.cookies[SESSION].value) == 200  # the password session lives
