@@ -109,10 +109,25 @@ class Authenticator:
             self.basic.remember(self.basic.digest(username, password), user.name, tag)
         return Identity(user.name, user.role, Via.BASIC)
 
+    def recall_session(self, id_hash: str) -> Identity | None:
+        """The identity of a session this process holds (by the digest of its id), checked
+        under the credentials in force now (the same snapshot, so the same tag); None when
+        that needs the store."""
+        record = self._cache.get(id_hash, self._clock())
+        if record is None:
+            return None
+        known = self._cache.identity(id_hash, self.credentials.current)
+        if known is not None and (record.key_id is None or self._key_still_valid(record)):
+            return known
+        return None
+
     async def identify_session(self, session_id: str) -> Identity | None:
         """The identity of a live session whose credential has not changed since login."""
-        now = self._clock()
         id_hash = hash_session_id(session_id)
+        known = self.recall_session(id_hash)
+        if known is not None:
+            return known
+        now = self._clock()
         record = self._cache.get(id_hash, now)
         if record is None:
             record = await asyncio.to_thread(self.sessions.find, session_id)
@@ -120,9 +135,6 @@ class Authenticator:
                 return None
             self._cache.put(record, now)
         store = self.credentials.current
-        known = self._cache.identity(id_hash, store)
-        if known is not None and (record.key_id is None or self._key_still_valid(record)):
-            return known  # same snapshot, so the same tag as when it was checked
         tag = store.credential_tag(record.user, record.key_id, now)
         if tag != record.tag:
             # This copy of auth.json may be behind the instance that opened the session (it

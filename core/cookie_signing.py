@@ -10,11 +10,21 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from itsdangerous import BadSignature, Signer
 
+from .session_store import hash_session_id
+
 _SALT = "comfyui-auth.session-cookie"
 VERIFIED_CAPACITY = 10_000
+
+
+class VerifiedCookie(NamedTuple):
+    """A cookie whose signature held: the session id and its digest (the store's key)."""
+
+    session_id: str
+    id_hash: str
 
 
 class CookieSigner:
@@ -25,7 +35,7 @@ class CookieSigner:
             raise ValueError("at least one signing key is needed")
         # itsdangerous signs with the last key and verifies with all of them.
         self._signer = Signer(list(keys), salt=_SALT, digest_method=hashlib.sha256)
-        self._verified: OrderedDict[str, str] = OrderedDict()
+        self._verified: OrderedDict[str, VerifiedCookie] = OrderedDict()
         """Cookies whose signature held: a browser sends the same one all day. A signature
         never expires (the keys change only with a restart), and only valid cookies are
         kept, least recently used first out, so forged ones cannot grow it."""
@@ -35,6 +45,11 @@ class CookieSigner:
 
     def unsign(self, cookie: str) -> str | None:
         """The session id, or None for a forged, tampered or malformed cookie."""
+        verified = self.verify(cookie)
+        return verified.session_id if verified is not None else None
+
+    def verify(self, cookie: str) -> VerifiedCookie | None:
+        """``unsign`` with the id's digest, worked out once per cookie rather than per request."""
         known = self._verified.get(cookie)
         if known is not None:
             self._verified.move_to_end(cookie)
@@ -45,7 +60,7 @@ class CookieSigner:
             session_id = self._signer.unsign(cookie.encode("ascii")).decode("ascii")
         except (BadSignature, UnicodeDecodeError):
             return None
-        self._verified[cookie] = session_id
+        verified = self._verified[cookie] = VerifiedCookie(session_id, hash_session_id(session_id))
         while len(self._verified) > VERIFIED_CAPACITY:
             self._verified.popitem(last=False)
-        return session_id
+        return verified

@@ -42,6 +42,14 @@ class CredentialStore:
         init=False, repr=False, compare=False, default_factory=dict
     )
     """Tags computed so far: a snapshot never changes, and a session's every request asks."""
+    _valid_keys: dict[bytes, tuple[Identity, float | None]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    """Keys that proved valid in this snapshot: the identity and when the key expires. A
+    script sends the same key all day; only valid keys get in, so it holds at most one entry
+    per key of the snapshot. A lookup hashes the whole presented token with the process's
+    random SipHash key and compares bytes only on a 64-bit hash match, so its timing says
+    nothing about how close a guess came (the cookie memo of ``cookie_signing`` is the same)."""
 
     def __post_init__(self) -> None:
         keys = {key.key_id: (user, key) for user in self.users.values() for key in user.api_keys}
@@ -66,6 +74,17 @@ class CredentialStore:
 
     def identify_key(self, token: bytes, now: float) -> Identity | None:
         """The identity a presented API key proves, or None."""
+        known = self._valid_keys.get(token)
+        if known is not None:
+            remembered, expires = known
+            return remembered if expires is None or now < expires else None
+        identity = self._check_key(token, now)
+        if identity is not None:
+            found = self.keys_by_id.get(identity.key_id or "")
+            self._valid_keys[token] = (identity, found[1].expires if found else None)
+        return identity
+
+    def _check_key(self, token: bytes, now: float) -> Identity | None:
         key_id = key_id_of(token)
         if key_id is not None:
             found = self.keys_by_id.get(key_id)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import cached_property
+
+from .activity import key_entry, session_entry
 
 
 class Role(str, enum.Enum):
@@ -40,11 +43,13 @@ class Identity:
     session_id_hash: str | None = None
     csrf_token: str | None = None
 
-    @property
+    # cached_property: worked out once per identity (they are remembered per credential
+    # snapshot), then a plain attribute read on every request; an Enum member lookup is not.
+    @cached_property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
-    @property
+    @cached_property
     def uses_ambient_credentials(self) -> bool:
         """Cookies and proxy headers are sent by browsers on their own: CSRF applies.
 
@@ -53,3 +58,14 @@ class Identity:
         the caller is identified), so scripts, which send no ``Origin``, need no CSRF token.
         """
         return self.via not in (Via.API_KEY, Via.BASIC)
+
+    @cached_property
+    def activity_entries(self) -> tuple[str, ...]:
+        """What this caller's requests refresh in ``core.activity``: the session and/or the
+        per-user key they came with (the administrator key and Basic pairs have no entry)."""
+        entries = []
+        if self.session_id_hash is not None:
+            entries.append(session_entry(self.session_id_hash))
+        if self.via is Via.API_KEY and self.key_id not in (None, ENV_KEY_ID):
+            entries.append(key_entry(str(self.key_id)))
+        return tuple(entries)

@@ -11,22 +11,20 @@ import time
 
 from aiohttp import hdrs, web
 
-from ..core.activity import describe_device, key_entry, session_entry, sign_in_entry
+from ..core.activity import describe_device, session_entry, sign_in_entry
 from ..core.auth_file import lookup_key
-from ..core.identity import ENV_KEY_ID, Identity, Via
+from ..core.identity import Identity
 from .client_view import client_view
 from .runtime import AuthRuntime
 
 
 def note_use(runtime: AuthRuntime, request: web.Request, identity: Identity) -> None:
     """Record that ``identity``'s session and/or key is in use now."""
+    entries = identity.activity_entries
+    if not entries:
+        return
     now = time.time()
     activity = runtime.activity
-    entries = []
-    if identity.session_id_hash is not None:
-        entries.append(session_entry(identity.session_id_hash))
-    if identity.via is Via.API_KEY and identity.key_id not in (None, ENV_KEY_ID):
-        entries.append(key_entry(str(identity.key_id)))
     due = [entry for entry in entries if activity.due(entry, now)]
     if not due:
         return

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from ..core.identity import Identity, Via
 from .client_ids import TAKEN as CLIENT_ID_TAKEN
-from .client_view import client_view, is_websocket
+from .client_view import client_view
+from .host_routes import RouteInfo
 from .request_credentials import CSRF_HEADER
 from .runtime import AuthRuntime
 from .same_origin import is_same_origin
@@ -24,18 +25,25 @@ from .user_files import ADMIN_ONLY
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def refusal(runtime: AuthRuntime, request: web.Request, identity: Identity) -> str | None:
-    """Why an authenticated caller may not go on, or None."""
-    if not identity.is_admin and runtime.routes.info(request).admin_only:
+def refusal(
+    runtime: AuthRuntime,
+    request: web.Request,
+    identity: Identity,
+    route: RouteInfo,
+    websocket: bool,
+) -> str | None:
+    """Why an authenticated caller may not go on, or None. ``route`` and ``websocket`` are
+    the request's, worked out once by the caller (``HostRoutes.info``, ``is_websocket``)."""
+    if route.admin_only and not identity.is_admin:
         return ADMIN_ONLY
-    if is_websocket(request):
+    if websocket:
         client_id = request.rel_url.query.get("clientId")
         if client_id and runtime.client_ids.is_taken(client_id, identity.name):
             return CLIENT_ID_TAKEN
     if not identity.uses_ambient_credentials:
         return None
     is_write = request.method not in SAFE_METHODS
-    if not (is_write or is_websocket(request)):
+    if not (is_write or websocket):
         return None
     allowed = runtime.settings.allowed_origins
     if not is_same_origin(

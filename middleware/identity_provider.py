@@ -37,6 +37,30 @@ def client_of(runtime: AuthRuntime, request: web.Request) -> ClientView:
     return client_view(request, runtime.settings.trusted_proxies)
 
 
+def warm_identity(runtime: AuthRuntime, request: web.Request) -> Identity | None:
+    """The caller, when nothing needs awaiting: a valid API key, or a session this process
+    holds under the credentials in force. None means ask ``identify``, which decides (and
+    refuses) every case; this is its first step for the requests of a busy day, taken with
+    the same precedence and nothing else (a key presented decides alone; a trusted proxy's
+    header goes to ``identify``)."""
+    token = presented_key(request)
+    if token is not None:
+        identity = runtime.authenticator.identify_key(token)
+        if identity is not None:
+            _audit_first_use(runtime, request, identity)
+        return identity
+    if runtime.settings.proxy_user_header is not None:
+        return None
+    cookie = session_cookie(request)
+    if cookie:
+        verified = runtime.cookies.verify(cookie)
+        return runtime.authenticator.recall_session(verified.id_hash) if verified else None
+    basic = presented_basic(request)
+    if basic is None or _basic_from_another_site(runtime, request):
+        return None
+    return _recall_basic(runtime, request, basic)
+
+
 async def identify(
     runtime: AuthRuntime, request: web.Request
 ) -> Identity | web.StreamResponse | None:
@@ -60,11 +84,14 @@ async def identify(
             if identity is not None:
                 return identity
     basic = presented_basic(request)
-    if basic is not None and not is_cross_site(
-        request, client_of(runtime, request), runtime.settings.allowed_origins
-    ):
+    if basic is not None and not _basic_from_another_site(runtime, request):
         return await _identify_basic(runtime, request, basic)
     return None
+
+
+def _basic_from_another_site(runtime: AuthRuntime, request: web.Request) -> bool:
+    """Browsers resend Basic credentials on their own: never for another site's request."""
+    return is_cross_site(request, client_of(runtime, request), runtime.settings.allowed_origins)
 
 
 async def _identify_key(
@@ -106,12 +133,7 @@ async def _identify_basic(
     runs); a pair already verified and unchanged since is accepted without either.
     """
     authenticator = runtime.authenticator
-    key = key_bytes(basic.password)
-    identity = authenticator.identify_key(key) if key is not None else None
-    if identity is not None:
-        _audit_first_use(runtime, request, identity)
-        return identity
-    identity = authenticator.recall_basic(basic.user, basic.password)
+    identity = _recall_basic(runtime, request, basic)
     if identity is not None:
         return identity
     view = client_of(runtime, request)
@@ -146,9 +168,21 @@ async def _identify_basic(
     return identity
 
 
+def _recall_basic(
+    runtime: AuthRuntime, request: web.Request, basic: BasicCredentials
+) -> Identity | None:
+    """Basic with an API key as the password, or a pair verified before: no hash to run."""
+    key = key_bytes(basic.password)
+    identity = runtime.authenticator.identify_key(key) if key is not None else None
+    if identity is not None:
+        _audit_first_use(runtime, request, identity)
+        return identity
+    return runtime.authenticator.recall_basic(basic.user, basic.password)
+
+
 def _audit_first_use(runtime: AuthRuntime, request: web.Request, identity: Identity) -> None:
     key_id = identity.key_id or identity.name
-    if key_id not in runtime.keys_seen:
+    if key_id not in runtime.keys_seen:  # the audit trail's "key_used", once per key
         runtime.keys_seen.add(key_id)  # bounded: only ids of valid keys get here
         runtime.audit.record(
             "key_used",

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from dataclasses import dataclass, field
 
 from aiohttp import hdrs, web
+from multidict import istr
 
 from ..core.errors import MalformedCredentials
 
@@ -34,6 +34,7 @@ SESSION_COOKIE = "comfyui_auth_session"
 CSRF_COOKIE = "comfyui_auth_csrf"
 DEVICE_COOKIE = "comfyui_auth_device"
 CSRF_HEADER = "X-CSRF-Token"
+X_API_KEY = istr("X-API-Key")
 
 
 @dataclass(frozen=True)
@@ -45,28 +46,36 @@ class BasicCredentials:
 
 
 def presented_key(request: web.Request) -> bytes | None:
-    """The one API key the request carries, or None; raise on any ambiguity."""
-    found: list[bytes] = []
-    bearer = _authorization(request, "bearer")
+    """The one API key the request carries, or None; raise on any ambiguity.
+
+    Every request of a script passes here: two header lookups, and the query string is
+    parsed only when there is one.
+    """
+    headers = request.headers
+    authorization = headers.getall(hdrs.AUTHORIZATION, ())
+    header_key = headers.getall(X_API_KEY, ())
+    if len(authorization) > 1 or len(header_key) > 1:
+        name = hdrs.AUTHORIZATION if len(authorization) > 1 else X_API_KEY
+        raise MalformedCredentials(f"more than one {name} header")
+    found = None
+    bearer = _after_scheme(authorization[0], "bearer") if authorization else None
     if bearer is not None:
-        token = _checked(bearer.strip(), "Bearer token")
-        if token is not None:
-            found.append(token)
-    header_key = _single_header(request, "X-API-Key")
-    if header_key is not None:
-        token = _checked(header_key, "X-API-Key")
-        if token is not None:
-            found.append(token)
-    query_values = _query_keys(request)
-    if len(query_values) > 1:
-        raise MalformedCredentials("more than one api_key/token query parameter")
-    if query_values:
-        token = _checked(query_values[0], "api_key query parameter")
-        if token is not None:
-            found.append(token)
-    if len(set(found)) > 1:
+        found = _checked(bearer.strip(), "Bearer token")
+    if header_key:
+        found = _one_of(found, _checked(header_key[0], "X-API-Key"))
+    if "?" in request.raw_path:
+        query_values = _query_keys(request)
+        if len(query_values) > 1:
+            raise MalformedCredentials("more than one api_key/token query parameter")
+        if query_values:
+            found = _one_of(found, _checked(query_values[0], "api_key query parameter"))
+    return found
+
+
+def _one_of(found: bytes | None, token: bytes | None) -> bytes | None:
+    if found is not None and token is not None and token != found:
         raise MalformedCredentials("the request carries two different API keys")
-    return found[0] if found else None
+    return found if found is not None else token
 
 
 def presented_basic(request: web.Request) -> BasicCredentials | None:
@@ -97,13 +106,16 @@ def presented_basic(request: web.Request) -> BasicCredentials | None:
     return BasicCredentials(user, password)
 
 
-_KEY_SHAPE = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")
-"""One token of printable ASCII without spaces: what every key carrier must hold."""
-
-
 def key_bytes(value: str) -> bytes | None:
-    """``value`` as an API key, or None when it cannot be one (a password, say)."""
-    if _KEY_SHAPE.fullmatch(value) is None:
+    """``value`` as an API key, or None when it cannot be one (a password, say): one token
+    of printable ASCII without spaces (``[\x21-\x7e]{1,4096}``, said with str methods)."""
+    if (
+        not value
+        or len(value) > MAX_KEY_LENGTH
+        or not value.isascii()
+        or not value.isprintable()
+        or " " in value
+    ):
         return None
     return value.encode("ascii")
 
@@ -138,25 +150,27 @@ def _query_keys(request: web.Request) -> list[str]:
     if "?" not in request.raw_path:  # most requests: nothing to parse
         return []
     query = request.rel_url.query
-    return [value for name in QUERY_CARRIERS for value in query.getall(name, []) if value]
+    return [value for name in QUERY_CARRIERS for value in query.getall(name, ()) if value]
 
 
 def _authorization(request: web.Request, scheme: str) -> str | None:
     """The credentials after ``scheme`` in the one Authorization header, if that is its scheme."""
     value = _single_header(request, hdrs.AUTHORIZATION)
-    if value is None:
-        return None
+    return _after_scheme(value, scheme) if value is not None else None
+
+
+def _after_scheme(value: str, scheme: str) -> str | None:
     sent_scheme, _, rest = value.strip().partition(" ")
     return rest if sent_scheme.lower() == scheme else None
 
 
 def _single_header(request: web.Request, name: str) -> str | None:
-    if name not in request.headers:
+    values = request.headers.getall(name, ())
+    if not values:
         return None
-    values = request.headers.getall(name)
     if len(values) > 1:
         raise MalformedCredentials(f"more than one {name} header")
-    return values[0] if values else None
+    return values[0]
 
 
 def _checked(value: str, carrier: str) -> bytes | None:
