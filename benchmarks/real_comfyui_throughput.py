@@ -197,7 +197,7 @@ def main() -> None:
                 results[variant.name].append((measured, bare))
         print(f"ComfyUI {tree.version}, {args.rounds} rounds of {args.seconds} s, 32 connections,"
               " GET /api/prompt; ratios to the bare server of the same round")  # fmt: skip
-        print("| variant | req/s | p50 ms | p99 ms | req/s / bare | p99 / bare |")
+        print("| variant | req/s | p50 ms | p99 ms | req/s / bare (median, range) | p99 / bare |")
         print("|---|---|---|---|---|---|")
         for name, rounds in results.items():
             rps = statistics.median(m.rps for m, _ in rounds)
@@ -205,7 +205,7 @@ def main() -> None:
             p99 = statistics.median(m.p99_ms for m, _ in rounds)
             ratios = [m.rps / b.rps for m, b in rounds]
             p99s = [m.p99_ms / b.p99_ms for m, b in rounds]
-            ratio = f"{min(ratios):.2f}-{max(ratios):.2f}"
+            ratio = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
             p99_ratio = f"{min(p99s):.2f}-{max(p99s):.2f}"
             print(f"| {name} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ratio} | {p99_ratio} |")
         stalls = asyncio.run(stall_check(servers["comfyui-auth"].url))
