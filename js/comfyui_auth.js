@@ -2,9 +2,9 @@
 // for administrators, "Users…".
 // Uses only ComfyUI's public extension API (registerExtension with commands, menuCommands and
 // topbarBadges), so it keeps working across frontend updates. If /auth/me does not answer
-// (authentication disabled), it adds nothing. The dialogs are plain DOM in a native <dialog>
-// (focus stays inside, Escape closes it), styled with ComfyUI's own CSS variables so they
-// follow its theme. They talk to the JSON API under /auth/ (see the README); the interceptor
+// (authentication disabled), it adds nothing. The dialogs, confirmations included, are plain
+// DOM in a native <dialog> (focus stays inside, Escape closes it), styled with ComfyUI's own
+// CSS variables so they follow its theme. They talk to the JSON API under /auth/ (see the README); the interceptor
 // (inject.js) adds the X-CSRF-Token header to their same-origin writes.
 import { app } from "../../scripts/app.js";
 
@@ -138,6 +138,28 @@ function openDialog(title) {
   return { dialog, body };
 }
 
+/**
+ * A question in the extension's own dialog (ComfyUI's theme, not the browser's confirm()):
+ * resolves true only for the button named `action`. Cancel has the focus, so Enter on a
+ * slip of the keyboard changes nothing; Escape cancels.
+ */
+function ask(question, action) {
+  return new Promise((resolve) => {
+    const { dialog, body } = openDialog("Please confirm");
+    dialog.classList.add("cauth-confirm");
+    let confirmed = false;
+    const cancel = el("button", { type: "button", onclick: () => dialog.close() }, "Cancel");
+    const proceed = el(
+      "button",
+      { type: "button", onclick: () => { confirmed = true; dialog.close(); } },
+      action,
+    );
+    body.append(el("p", {}, question), el("div", { class: "cauth-actions" }, cancel, proceed));
+    dialog.addEventListener("close", () => resolve(confirmed));
+    cancel.focus();
+  });
+}
+
 function passwordSection(onChanged) {
   const line = status();
   const current = field("Current password", {
@@ -189,7 +211,8 @@ function keysSection(account, refresh) {
             type: "button",
             "aria-label": `Revoke key ${key.label}`,
             onclick: async () => {
-              if (!confirm(`Revoke the key "${key.label}"? Programs using it stop working.`)) return;
+              const question = `Revoke the key "${key.label}"? Programs using it stop working.`;
+              if (!(await ask(question, "Revoke"))) return;
               try {
                 await api("DELETE", `/auth/account/keys/${encodeURIComponent(key.id)}`);
                 refresh();
@@ -489,13 +512,19 @@ function userRows(user, me, line, refresh) {
           show("Sessions", () => sessionsPanel(user, path, panel, refresh)),
           user.disabled
             ? act("Enable", () => api("POST", `${path}/disabled`, { disabled: false }))
-            : act("Disable", () =>
-                confirm(`Disable ${user.user}? Their sessions end and their API keys stop working until enabled.`)
+            : act("Disable", async () =>
+                (await ask(
+                  `Disable ${user.user}? Their sessions end and their API keys stop working until enabled.`,
+                  "Disable",
+                ))
                   ? api("POST", `${path}/disabled`, { disabled: true })
                   : null,
               ),
-          act("Remove", () =>
-            confirm(`Remove ${user.user}? Their sessions end and their API keys stop working.`)
+          act("Remove", async () =>
+            (await ask(
+              `Remove ${user.user}? Their sessions end and their API keys stop working.`,
+              "Remove",
+            ))
               ? api("DELETE", path)
               : null,
           ),

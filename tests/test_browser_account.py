@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Dialog
+from playwright.async_api import Browser
 
 from comfyui_auth.tests.browser_support import artifact, require_chromium
 from comfyui_auth.tests.test_browser_e2e import Target, double_target, sign_in, wait_for_frontend
@@ -64,13 +64,18 @@ async def test_a_person_creates_a_key_in_the_account_dialog_uses_and_revokes_it(
 
     assert await script_status(served.base, token) == 200
 
-    async def accept(prompt: Dialog) -> None:
-        await prompt.accept()
-
-    page.on("dialog", accept)
+    browser_prompts: list[str] = []
+    page.on("dialog", lambda prompt: browser_prompts.append(prompt.message))
     await dialog.get_by_role("button", name="Revoke key krita").click()
+    question = page.locator("dialog.cauth-confirm[open]")
+    await question.get_by_role("button", name="Cancel").click()  # cancelled: nothing changes
+    await question.wait_for(state="detached")
+    assert await script_status(served.base, token) == 200
+    await dialog.get_by_role("button", name="Revoke key krita").click()
+    await question.get_by_role("button", name="Revoke").click()
     await dialog.get_by_text("No API keys yet.").wait_for()
     assert token not in await dialog.inner_text()  # shown once: gone after the redraw
     assert await script_status(served.base, token) == 401
+    assert browser_prompts == []  # the confirmation is the extension's, in ComfyUI's look
     await page.keyboard.press("Escape")
     await page.locator("dialog.cauth-dialog").wait_for(state="detached")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Dialog, Page
+from playwright.async_api import Browser, Page
 
 from comfyui_auth.tests.browser_support import artifact, require_chromium
 from comfyui_auth.tests.comfyui_harness import ComfyUITree, RunningComfyUI
@@ -91,11 +91,15 @@ async def script_status(base: str, key: str) -> int:
         return response.status
 
 
-def accept_confirmations(page: Page) -> None:
-    async def accept(dialog: Dialog) -> None:
-        await dialog.accept()
-
-    page.on("dialog", accept)
+async def confirm_by_keyboard(page: Page, action: str) -> None:
+    """The extension's own confirmation (never the browser's ``confirm()``): Cancel has the
+    focus, so Enter alone would change nothing; Tab to ``action``, then Enter."""
+    question = page.locator("dialog.cauth-confirm[open]")
+    await question.wait_for()
+    assert await page.evaluate("() => document.activeElement.textContent") == "Cancel"
+    await tab_to(page, action)
+    await page.keyboard.press("Enter")
+    await question.wait_for(state="detached")
 
 
 async def test_a_user_creates_uses_and_revokes_a_key(
@@ -121,9 +125,9 @@ async def test_a_user_creates_uses_and_revokes_a_key(
     row = dialog.get_by_role("row").filter(has_text="krita")
     assert "127.0.0.1" in await row.inner_text()  # last used, and from where
     assert key not in await dialog.inner_text()
-    accept_confirmations(page)
     await tab_to(page, "Revoke key krita")
     await page.keyboard.press("Enter")
+    await confirm_by_keyboard(page, "Revoke")
     await row.wait_for(state="detached")  # alice's other key ("test") stays listed
     assert await script_status(base, key) == 401
     await page.context.close()
@@ -172,9 +176,9 @@ async def test_an_invited_user_sets_a_password_and_is_signed_out_when_disabled(
     await admin.keyboard.press("Escape")
     await open_dialog(admin, "comfyui-auth.users")
     assert "nina" in await dialog.get_by_role("row").filter(has_text="nina").first.inner_text()
-    accept_confirmations(admin)
     await tab_to(admin, "Disable: nina")
     await admin.keyboard.press("Enter")
+    await confirm_by_keyboard(admin, "Disable")
     await dialog.get_by_text("Disable: nina done.").wait_for()
     row = dialog.get_by_role("row").filter(has_text="nina").first
     assert "disabled" in await row.inner_text()
