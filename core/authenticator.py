@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .auth_file import UserRecord
+from .auth_file_editor import upgrade_password
 from .basic_memory import BasicMemory
 from .credential_source import CredentialSource
+from .errors import ConfigError
 from .identity import ENV_KEY_ID, Identity, Role, Via
 from .passwords import PasswordVerifier
 from .session_cache import SHARED_TTL_S, SessionCache
@@ -25,6 +28,7 @@ from .settings import Settings
 
 HOUR = 3600.0
 DAY = 24 * HOUR
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,29 @@ class Authenticator:
         if fresh is None or fresh.password == stored:
             return None
         return fresh if await self.verifier.verify_off_loop(fresh.password, password) else None
+
+    async def upgrade_legacy_password(self, user: UserRecord, password: str) -> bool:
+        """Rehash on sign-in: a Fooocus password (plain or SHA-256) becomes argon2id.
+
+        The user has just proved the password, so it is hashed properly without asking them
+        anything, off the event loop. The entry keeps Fooocus's shape (``user``, ``hash``),
+        so Fooocus can still read the file; the rewrite is a locked edit that changes it only
+        if it still holds the password just proved (``auth_file_editor.upgrade_password``).
+        True when this call upgraded it; a failure to write is logged, never a failed login.
+        """
+        try:
+            return await asyncio.to_thread(self._rewrite_password, user, password)
+        except (ConfigError, OSError) as error:
+            logger.warning("could not upgrade the stored password of %s: %s", user.name, error)
+            return False
+
+    def _rewrite_password(self, user: UserRecord, password: str) -> bool:
+        """Upgrade the entry, then read the file back either way: when another instance upgraded
+        it first, the session about to open must carry the tag of that instance's hash."""
+        new_hash = self.verifier.hash(password)  # slow: before taking the lock
+        upgraded = upgrade_password(self.settings.auth_file, user.name, user.password, new_hash)
+        self.credentials.reload_now()
+        return upgraded
 
     def recall_basic(self, username: str, password: str) -> Identity | None:
         """The identity of a Basic pair verified before, while its credential is unchanged."""

@@ -19,7 +19,6 @@ from ..core.throttle import address_key, user_key
 from . import responses
 from .client_view import ClientView, client_view, is_navigation
 from .login_body import SubmittedFields
-from .password_upgrade import upgrade_legacy_password
 from .request_credentials import (
     BasicCredentials,
     key_bytes,
@@ -229,6 +228,7 @@ async def identify_form(runtime: AuthRuntime, fields: SubmittedFields) -> Identi
     user = await authenticator.check_password(fields.text("username"), password)
     if user is None:
         return None
-    if authenticator.verifier.needs_rehash(user.password):
-        await upgrade_legacy_password(runtime, user, password)
+    upgrade = authenticator.verifier.needs_rehash(user.password)
+    if upgrade and await authenticator.upgrade_legacy_password(user, password):
+        runtime.audit.record("password_upgraded", user=user.name, reason="stored as argon2id")
     return Identity(user.name, user.role, Via.SESSION)
