@@ -37,11 +37,11 @@ def client_of(runtime: AuthRuntime, request: web.Request) -> ClientView:
 
 
 def warm_identity(runtime: AuthRuntime, request: web.Request) -> Identity | None:
-    """The caller, when nothing needs awaiting: a valid API key, or a session this process
-    holds under the credentials in force. None means ask ``identify``, which decides (and
-    refuses) every case; this is its first step for the requests of a busy day, taken with
-    the same precedence and nothing else (a key presented decides alone; a trusted proxy's
-    header goes to ``identify``)."""
+    """The caller, when nothing needs awaiting: a valid API key, a session this process
+    holds under the credentials in force, or a Basic pair verified before. None means ask
+    ``identify``, which decides (and refuses) every case; this is its first step for the
+    requests of a busy day, taken with the same precedence and nothing else (a key
+    presented decides alone; a trusted proxy's header goes to ``identify``)."""
     token = presented_key(request)
     if token is not None:
         identity = runtime.authenticator.identify_key(token)
