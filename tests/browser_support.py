@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -34,6 +34,16 @@ def require_chromium() -> None:
 def artifact(name: str) -> str:
     ARTIFACTS.mkdir(exist_ok=True)
     return str(ARTIFACTS / name)
+
+
+async def type_into_autofocused(page: Page, field_id: str, text: str) -> None:
+    """Type ``text`` once the field with ``autofocus`` has the focus.
+
+    Chromium applies ``autofocus`` at a rendering update, which on a loaded machine can come
+    after the ``load`` event: keys typed before it go to the page body and are lost.
+    """
+    await page.wait_for_function("id => document.activeElement?.id === id", arg=field_id)
+    await page.keyboard.type(text)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser
 
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
-from comfyui_auth.tests.browser_support import artifact, require_chromium
+from comfyui_auth.tests.browser_support import artifact, require_chromium, type_into_autofocused
 from comfyui_auth.tests.minimal_host import build_minimal_host
 
 pytestmark = pytest.mark.browser
@@ -41,8 +41,7 @@ async def base(tmp_path: Path) -> AsyncIterator[str]:
 async def test_a_person_signs_in_with_the_keyboard_alone(base: str, browser: Browser) -> None:
     page = await browser.new_page()
     await page.goto(base + "/auth/login?next=/%3Fafter%3Dkeyboard")
-    assert await page.evaluate("() => document.activeElement.id") == "username"
-    await page.keyboard.type("kim")
+    await type_into_autofocused(page, "username", "kim")  # times out unless it has the focus
     await page.keyboard.press("Tab")
     await page.keyboard.type(PASSWORD)
     await page.keyboard.press("Enter")

@@ -19,7 +19,11 @@ import pytest
 from playwright.async_api import Browser, Page
 from playwright.async_api import Error as PlaywrightError
 
-from comfyui_auth.tests.browser_support import artifact, require_chromium
+from comfyui_auth.tests.browser_support import (
+    artifact,
+    require_chromium,
+    type_into_autofocused,
+)
 from comfyui_auth.tests.comfyui_harness import ComfyUITree, RunningComfyUI
 from comfyui_auth.tests.comfyui_users import VERIFIER, auth_environment, password_of
 from comfyui_auth.tests.test_browser_e2e import wait_for_frontend
@@ -56,7 +60,7 @@ async def signed_in_page(browser: Browser, base: str, user: str, password: str) 
     page = await context.new_page()
     await page.goto(base + "/")
     await page.wait_for_url("**/auth/login**")
-    await page.keyboard.type(user)  # the user name field has the focus
+    await type_into_autofocused(page, "username", user)
     await page.keyboard.press("Tab")
     await page.keyboard.type(password)
     await page.keyboard.press("Enter")
@@ -158,13 +162,13 @@ async def test_an_invited_user_sets_a_password_and_is_signed_out_when_disabled(
     await nina.get_by_text("Set the password for nina").wait_for()
     assert "token=" not in nina.url  # taken out of the address bar and the history
     await nina.screenshot(path=artifact(f"comfyui-{version}-set-password.png"))
-    await nina.keyboard.type(NINA_PASSWORD)  # the password field has the focus
+    await type_into_autofocused(nina, "password", NINA_PASSWORD)
     await nina.keyboard.press("Tab")
     await nina.keyboard.type(NINA_PASSWORD)
     await nina.keyboard.press("Enter")
     await nina.wait_for_url("**/auth/login?notice=password_set")
     await nina.get_by_text("Your password is set").wait_for()
-    await nina.keyboard.type("nina")
+    await type_into_autofocused(nina, "username", "nina")
     await nina.keyboard.press("Tab")
     await nina.keyboard.type(NINA_PASSWORD)
     await nina.keyboard.press("Enter")

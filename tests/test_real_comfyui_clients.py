@@ -63,8 +63,12 @@ load(Client(url, session_factory=session), watch=True)
 # it is connected is never seen (ComfyScript's race, not the server's): let it connect.
 time.sleep(3)
 from comfy_script.runtime.nodes import EmptyImage, SaveImage
+# A colour of its own: a prompt the server has cached finishes at once, and its "executing"
+# message can then beat the reply to the POST that registers the task (ComfyScript's race
+# again: its watcher then fails on a task it does not know yet).
+color = int.from_bytes(os.urandom(3), "big")
 with Workflow():
-    saved = SaveImage(EmptyImage(8, 8, 1, 0), "comfyscript")
+    saved = SaveImage(EmptyImage(64, 64, 1, color), "comfyscript")
 images = saved.wait().wait()
 print("IMAGES", len(images), images[0].size, flush=True)
 os._exit(0)
@@ -138,7 +142,7 @@ def test_comfyscript_runs_a_prompt_with_its_session_factory(
     )
     if works:
         assert run.returncode == 0, (run.stdout[-2000:], run.stderr[-3000:])
-        assert "IMAGES 1 (8, 8)" in run.stdout
+        assert "IMAGES 1 (64, 64)" in run.stdout
     else:
         assert run.returncode != 0
         assert "401" in run.stdout + run.stderr
