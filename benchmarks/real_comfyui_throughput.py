@@ -73,17 +73,67 @@ class Measured:
     rps: float
     p50_ms: float
     p99_ms: float
+    cpu_us: float
+    """The server's CPU time (user and system, all threads) per request answered."""
+    user_share: float
+    """The part of that CPU time spent in user space (the rest is the kernel's: sockets)."""
 
 
-def wrk(url: str, headers: tuple[str, ...], seconds: int) -> Measured:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(utime, stime) of process ``pid`` (``/proc/<pid>/stat``), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cores() -> tuple[set[int], set[int]] | None:
+    """(the load generator's CPUs, the servers' CPUs), or None with fewer than two.
+
+    Each server is pinned, all its threads, to CPUs the load generator never runs on: a
+    server then spends what its requests cost on a CPU of its own, and ``wrk`` competing
+    for the same core (the first source of noise on a two-core machine) is taken out.
+    """
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(available) < 2:
+        return None
+    half = len(available) // 2
+    return set(available[:half]), set(available[half:])
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process ``pid`` on ``cpus`` (the affinity of a process is per thread)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+def wrk(
+    server: RunningComfyUI, headers: tuple[str, ...], seconds: int, cpus: set[int] | None
+) -> Measured:
+    url = server.url + "/api/prompt"
+    before = cpu_seconds(server.pid)
     command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     for header in headers:
         command += ["-H", header]
     output = subprocess.run(  # noqa: S603 - fixed command, loopback URL
-        [*command, url], check=True, capture_output=True, text=True
+        [*command, url],
+        check=True,
+        capture_output=True,
+        text=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     ).stdout
+    after = cpu_seconds(server.pid)
+    user, system = after[0] - before[0], after[1] - before[1]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    return Measured(rps, _latency(output, "50%"), _latency(output, "99%"))
+    count = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    spent = user + system
+    return Measured(
+        rps,
+        _latency(output, "50%"),
+        _latency(output, "99%"),
+        spent / count * 1e6,
+        user / spent if spent else 0.0,
+    )
 
 
 def _latency(output: str, percentile: str) -> float:
@@ -164,14 +214,19 @@ async def stall_check(base: str) -> dict[str, float]:
     return {"/health": _p99(health), "/api/prompt": _p99(prompt)}
 
 
+def _spread(ratios: list[float]) -> str:
+    """The median of same-round ratios, with their range."""
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def _p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=2)
     args = parser.parse_args()
     ensure_wrk()
     directory = comfyui_trees()[0]
@@ -186,28 +241,40 @@ def main() -> None:
             Variant("comfyui-auth, X-API-Key", "comfyui-auth", (f"X-API-Key: {KEY}",)),
             Variant("comfyui-auth, session cookie", "comfyui-auth", (f"Cookie: {cookie}",)),
         ]  # fmt: skip
+        split = cores()
+        if split is not None:
+            for running in servers.values():
+                pin(running.pid, split[1])
+        load_cpus = split[0] if split else None
         results: dict[str, list[tuple[Measured, Measured]]] = {v.name: [] for v in variants}
         for _ in range(args.rounds):
-            bare = wrk(servers["bare"].url + "/api/prompt", (), args.seconds)
-            for variant in variants:
-                url = servers[variant.server].url + "/api/prompt"
-                measured = (
-                    bare if variant.server == "bare" else wrk(url, variant.headers, args.seconds)
+            for variant in variants[1:]:  # bare just before each: a drift hits both alike
+                bare = wrk(servers["bare"], (), args.seconds, load_cpus)
+                server = servers[variant.server]
+                results["bare"].append((bare, bare))
+                results[variant.name].append(
+                    (wrk(server, variant.headers, args.seconds, load_cpus), bare)
                 )
-                results[variant.name].append((measured, bare))
+        pinned = f"servers on CPU {sorted(split[1])}, wrk on {sorted(split[0])}" if split else ""
         print(f"ComfyUI {tree.version}, {args.rounds} rounds of {args.seconds} s, 32 connections,"
-              " GET /api/prompt; ratios to the bare server of the same round")  # fmt: skip
-        print("| variant | req/s | p50 ms | p99 ms | req/s / bare (median, range) | p99 / bare |")
-        print("|---|---|---|---|---|---|")
+              f" GET /api/prompt, {pinned or 'unpinned'}; ratios to the bare server measured"
+              " just before")  # fmt: skip
+        print("| variant | req/s | p50 ms | p99 ms | req/s / bare (median, range) | p99 / bare "
+              "| server CPU us/request | bare CPU / CPU |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|")
         for name, rounds in results.items():
             rps = statistics.median(m.rps for m, _ in rounds)
             p50 = statistics.median(m.p50_ms for m, _ in rounds)
             p99 = statistics.median(m.p99_ms for m, _ in rounds)
-            ratios = [m.rps / b.rps for m, b in rounds]
-            p99s = [m.p99_ms / b.p99_ms for m, b in rounds]
-            ratio = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
-            p99_ratio = f"{min(p99s):.2f}-{max(p99s):.2f}"
-            print(f"| {name} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ratio} | {p99_ratio} |")
+            cpu = statistics.median(m.cpu_us for m, _ in rounds)
+            cpu_ratio = _spread([b.cpu_us / m.cpu_us for m, b in rounds])
+            print(f"| {name} | {rps:.0f} | {p50:.2f} | {p99:.2f} "
+                  f"| {_spread([m.rps / b.rps for m, b in rounds])} "
+                  f"| {_spread([m.p99_ms / b.p99_ms for m, b in rounds])} "
+                  f"| {cpu:.0f} | {cpu_ratio} |")  # fmt: skip
+        share = statistics.median(m.user_share for m, _ in results["bare"])
+        print(f"bare server: {share:.0%} of its CPU time in user space (the rest in the kernel),"
+              " the part benchmarks/real_comfyui_instructions.py counts")  # fmt: skip
         stalls = asyncio.run(stall_check(servers["comfyui-auth"].url))
         print("p99 while 20 wrong-password sign-ins arrive at once: "
               + ", ".join(f"{path} {ms:.1f} ms" for path, ms in stalls.items()))  # fmt: skip

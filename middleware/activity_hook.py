@@ -25,12 +25,15 @@ def note_use(runtime: AuthRuntime, request: web.Request, identity: Identity) -> 
         return
     now = time.time()
     activity = runtime.activity
-    due = [entry for entry in entries if activity.due(entry, now)]
-    if not due:
+    for entry in entries:  # a loop, not a comprehension: most requests note nothing
+        if activity.due(entry, now):
+            break
+    else:
         return
     address, device = _client(runtime, request)
-    for entry in due:
-        activity.note(entry, now, address, device)
+    for entry in entries:
+        if activity.due(entry, now):
+            activity.note(entry, now, address, device)
 
 
 def note_sign_in(runtime: AuthRuntime, request: web.Request, identity: Identity) -> None:

@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from multidict import istr
 
 from ..core.settings import Settings, settings_from_process
 from .host_adapter import HostAdapter
@@ -108,6 +109,10 @@ def announce_setup(runtime: AuthRuntime, host: HostAdapter) -> None:
     )
 
 
+REFERRER_POLICY = istr("Referrer-Policy")
+CONTENT_TYPE_OPTIONS = istr("X-Content-Type-Options")
+CONTENT_SECURITY_POLICY = istr("Content-Security-Policy")
+"""As ``istr``, like aiohttp's ``hdrs``: a header dict then skips folding the name's case."""
 SANDBOX = "sandbox"
 """CSP for every answer that is not the frontend itself: a file a user put on the server
 (an SVG with a script, an HTML "user data" file) opened as a page runs in an opaque origin
@@ -124,10 +129,10 @@ def security_headers(
 
     async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
         headers = response.headers
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault(REFERRER_POLICY, "no-referrer")
+        headers.setdefault(CONTENT_TYPE_OPTIONS, "nosniff")
         if not runtime.routes.info(request).serves_frontend:
-            headers.setdefault("Content-Security-Policy", SANDBOX)
+            headers.setdefault(CONTENT_SECURITY_POLICY, SANDBOX)
 
     return add_security_headers
 

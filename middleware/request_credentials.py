@@ -58,9 +58,10 @@ def presented_key(request: web.Request) -> bytes | None:
         name = hdrs.AUTHORIZATION if len(authorization) > 1 else X_API_KEY
         raise MalformedCredentials(f"more than one {name} header")
     found = None
-    bearer = _after_scheme(authorization[0], "bearer") if authorization else None
-    if bearer is not None:
-        found = _checked(bearer.strip(), "Bearer token")
+    if authorization:  # _after_scheme, inlined: this runs for every request of a script
+        scheme, _, bearer = authorization[0].strip().partition(" ")
+        if scheme.lower() == "bearer":
+            found = _checked(bearer.strip(), "Bearer token")
     if header_key:
         found = _one_of(found, _checked(header_key[0], "X-API-Key"))
     if "?" in request.raw_path:
@@ -131,14 +132,16 @@ def session_cookie(request: web.Request) -> str | None:
     headers = request.headers.getall(hdrs.COOKIE, [])
     if len(headers) != 1:
         return request.cookies.get(SESSION_COOKIE) if headers else None
-    found = [
-        value
-        for name, _, value in (part.strip().partition("=") for part in headers[0].split(";"))
-        if name == SESSION_COOKIE
-    ]
-    if len(found) != 1 or '"' in found[0]:
+    found = None
+    for part in headers[0].split(";"):  # a loop, not comprehensions: one frame per request
+        name, _, value = part.strip().partition("=")
+        if name == SESSION_COOKIE:
+            if found is not None:
+                return request.cookies.get(SESSION_COOKIE)
+            found = value
+    if found is None or '"' in found:
         return request.cookies.get(SESSION_COOKIE)
-    return found[0]
+    return found
 
 
 def has_query_key(request: web.Request) -> bool:
