@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import conftest  # noqa: F401 - registers the package as comfyui_auth
 from real_comfyui_throughput import KEY, session_cookie, write_auth_file
+from request_instructions import print_instructions
 
 from comfyui_auth.tests import comfyui_harness
 from comfyui_auth.tests.comfyui_harness import ComfyUITree, comfyui_trees, tree_python
@@ -117,13 +118,12 @@ def main() -> None:
                 idle = counted(server.pid, server.url, headers, 0, work)
                 busy = counted(server.pid, server.url, headers, args.count, work)
                 per_request[name] = (busy - idle) / args.count
-    base_cost = per_request["bare ComfyUI"]
-    print(f"ComfyUI {tree.version}: user-space instructions per GET /api/prompt "
-          f"({args.count} keep-alive requests, callgrind)")  # fmt: skip
-    print("| variant | instructions | bare / variant | added |")
-    print("|---|---|---|---|")
-    for name, cost in per_request.items():
-        print(f"| {name} | {cost:,.0f} | {base_cost / cost:.3f} | {cost - base_cost:+,.0f} |")
+    print_instructions(
+        f"ComfyUI {tree.version}: user-space instructions per GET /api/prompt "
+        f"({args.count} keep-alive requests, callgrind)",
+        per_request,
+        "bare ComfyUI",
+    )
 
 
 if __name__ == "__main__":

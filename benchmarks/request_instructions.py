@@ -184,12 +184,21 @@ def main() -> None:
         counted = pool.map(lambda run: _instructions(valgrind, *run), runs)
         totals = dict(zip(runs, counted, strict=True))
     per_request = {v: (totals[v, args.count] - totals[v, 0]) / args.count for v in VARIANTS}
-    bare = per_request["bare"]
-    print(f"instructions per GET /api/prompt ({args.count} requests after {WARM}, callgrind)")
-    print("| variant | instructions | / bare | added |")
+    print_instructions(
+        f"instructions per GET /api/prompt ({args.count} requests after {WARM}, callgrind)",
+        per_request,
+        "bare",
+    )
+
+
+def print_instructions(title: str, per_request: dict[str, float], baseline: str) -> None:
+    """A Markdown table of instructions per request, each against ``baseline``'s."""
+    bare = per_request[baseline]
+    print(title)
+    print("| variant | instructions | bare / variant | added |")
     print("|---|---|---|---|")
     for variant, cost in per_request.items():
-        print(f"| {variant} | {cost:,.0f} | {cost / bare:.2f} | {cost - bare:+,.0f} |")
+        print(f"| {variant} | {cost:,.0f} | {bare / cost:.3f} | {cost - bare:+,.0f} |")
 
 
 if __name__ == "__main__":
