@@ -78,16 +78,25 @@ def make_auth_middleware(runtime: AuthRuntime) -> Callable[..., Awaitable[web.St
                     runtime.client_ids.claim(client_id, identity.name)
             if route.serves_frontend and runtime.index.applies_to(request):
                 return runtime.index.response()
-            request = without_foreign_user_header(request, identity.name)
+            # ComfyUI's own handlers learn the user from the bound UserManager alone and save
+            # no file while answering: a custom node's may read Comfy-User or save a file.
+            host_only = route.core and runtime.host_users.bound
+            if not host_only:
+                request = without_foreign_user_header(request, identity.name)
             request[IDENTITY] = identity
             rule = EVERYONE_RULES.get(route.key)
             if rule is None and not identity.is_admin:
                 rule = USER_RULES.get(route.key)
-            caller = REQUEST_CALLER.set(identity)
+            answer = (
+                handler(request)
+                if rule is None
+                else rule(Call(runtime, request, identity, handler))
+            )
+            if host_only:
+                return await answer
+            caller = REQUEST_CALLER.set(identity)  # seen by the save-path hook (user_files)
             try:
-                if rule is None:
-                    return await handler(request)
-                return await rule(Call(runtime, request, identity, handler))
+                return await answer
             finally:
                 REQUEST_CALLER.reset(caller)
         except MalformedCredentials as error:

@@ -29,7 +29,7 @@ import inspect
 import logging
 import posixpath
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -187,6 +187,9 @@ class RouteInfo:
     route_class: RouteClass
     serves_frontend: bool
     """The frontend's ``index.html`` and static files: the only answers without a sandbox."""
+    core: bool = False
+    """Its handler is ComfyUI's own (not a custom node's): it learns the user only from the
+    ``UserManager`` (which ``host_users`` binds) and saves no file while answering."""
     admin_only: bool = field(init=False)
     """``route_class is RouteClass.ADMIN``, stored: an ``Enum`` comparison per request costs."""
 
@@ -207,11 +210,13 @@ class HostRoutes:
         """Classify every route of ``app`` and its sub-apps; log the closed ones once."""
         for route, is_static in _routes(app):
             info = describe(route, is_static)
-            unknown = info.route_class is RouteClass.USER and info.key not in CORE_ROUTES
-            if unknown and not is_static and self._is_core(route.handler):
+            if is_static or not self._is_core(route.handler):
+                self._info[route] = info
+                continue
+            if info.route_class is RouteClass.USER and info.key not in CORE_ROUTES:
                 info = RouteInfo(info.key, RouteClass.ADMIN, serves_frontend=False)
                 self.closed.append(f"{info.key[0]} {info.key[1]}")
-            self._info[route] = info
+            self._info[route] = replace(info, core=True)
         self.closed = sorted(set(self.closed))
         if self.closed:
             logger.warning(

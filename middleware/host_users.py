@@ -56,6 +56,8 @@ class HostUsers:
     def __init__(self, user_manager: Any | None) -> None:
         self._manager = user_manager
         self._known: set[str] = set()
+        self.bound = False
+        """True once ComfyUI's own code can learn the user only from the signed-in caller."""
 
     def bind(self, caller_name: Callable[[web.Request], str | None]) -> None:
         """Make the user manager answer ``caller_name(request)``'s id for every request.
@@ -73,6 +75,7 @@ class HostUsers:
             return self.ensure(name)
 
         self._manager.get_request_user_id = get_request_user_id
+        self.bound = True
 
     def ensure(self, name: str) -> str:
         user_id = host_user_id(name)
