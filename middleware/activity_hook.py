@@ -25,15 +25,11 @@ def note_use(runtime: AuthRuntime, request: web.Request, identity: Identity) -> 
         return
     now = time.time()
     activity = runtime.activity
-    for entry in entries:  # a loop, not a comprehension: most requests note nothing
-        if activity.due(entry, now):
-            break
-    else:
-        return
-    address, device = _client(runtime, request)
+    client = None  # worked out at the first entry due: most requests note nothing
     for entry in entries:
         if activity.due(entry, now):
-            activity.note(entry, now, address, device)
+            client = client or _client(runtime, request)
+            activity.note(entry, now, *client)
 
 
 def note_sign_in(runtime: AuthRuntime, request: web.Request, identity: Identity) -> None:

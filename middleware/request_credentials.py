@@ -58,10 +58,9 @@ def presented_key(request: web.Request) -> bytes | None:
         name = hdrs.AUTHORIZATION if len(authorization) > 1 else X_API_KEY
         raise MalformedCredentials(f"more than one {name} header")
     found = None
-    if authorization:  # _after_scheme, inlined: this runs for every request of a script
-        scheme, _, bearer = authorization[0].strip().partition(" ")
-        if scheme.lower() == "bearer":
-            found = _checked(bearer.strip(), "Bearer token")
+    bearer = _after_scheme(authorization[0], "bearer") if authorization else None
+    if bearer is not None:
+        found = _checked(bearer.strip(), "Bearer token")
     if header_key:
         found = _one_of(found, _checked(header_key[0], "X-API-Key"))
     if "?" in request.raw_path:
