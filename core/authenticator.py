@@ -62,11 +62,16 @@ class Authenticator:
         self._cache = SessionCache(ttl=SHARED_TTL_S if sessions.shared else None)
         self.basic = BasicMemory(credentials.current.tag_key)
 
-    def identify_key(self, token: bytes) -> Identity | None:
-        """The identity an API key proves (a digest and a constant-time compare: no thread)."""
+    def recall_key(self, token: str) -> Identity | None:
+        """A key already proved valid under the credentials in force: one dictionary read."""
+        return self.credentials.current.recall_key(token, self._clock())
+
+    def identify_key(self, token: str) -> Identity | None:
+        """The identity a well-formed API key proves (a digest and a constant-time compare:
+        no thread)."""
         return self.credentials.current.identify_key(token, self._clock())
 
-    async def identify_key_caught_up(self, token: bytes) -> Identity | None:
+    async def identify_key_caught_up(self, token: str) -> Identity | None:
         """A key this copy of ``auth.json`` does not know, checked again once the file is
         re-read, if it changed since the last poll.
 
@@ -140,13 +145,12 @@ class Authenticator:
         """The identity of a session this process holds (by the digest of its id), checked
         under the credentials in force now (the same snapshot, so the same tag); None when
         that needs the store."""
-        record = self._cache.get(id_hash, self._clock())
-        if record is None:
+        entry = self._cache.get(id_hash, self._clock())
+        if entry is None or entry.snapshot is not self.credentials.current:
             return None
-        known = self._cache.identity(id_hash, self.credentials.current)
-        if known is not None and (record.key_id is None or self._key_still_valid(record)):
-            return known
-        return None
+        if entry.record.key_id is not None and not self._key_still_valid(entry.record):
+            return None
+        return entry.identity
 
     async def identify_session(self, session_id: str) -> Identity | None:
         """The identity of a live session whose credential has not changed since login."""
@@ -155,11 +159,14 @@ class Authenticator:
         if known is not None:
             return known
         now = self._clock()
-        record = self._cache.get(id_hash, now)
-        if record is None:
-            record = await asyncio.to_thread(self.sessions.find, session_id)
-            if record is None:
+        cached = self._cache.get(id_hash, now)
+        if cached is not None:
+            record = cached.record
+        else:
+            found = await asyncio.to_thread(self.sessions.find, session_id)
+            if found is None:
                 return None
+            record = found
             self._cache.put(record, now)
         store = self.credentials.current
         tag = store.credential_tag(record.user, record.key_id, now)

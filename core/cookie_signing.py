@@ -8,7 +8,6 @@ the newest signs, all verify.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -35,10 +34,11 @@ class CookieSigner:
             raise ValueError("at least one signing key is needed")
         # itsdangerous signs with the last key and verifies with all of them.
         self._signer = Signer(list(keys), salt=_SALT, digest_method=hashlib.sha256)
-        self._verified: OrderedDict[str, VerifiedCookie] = OrderedDict()
+        self._verified: dict[str, VerifiedCookie] = {}
         """Cookies whose signature held: a browser sends the same one all day. A signature
         never expires (the keys change only with a restart), and only valid cookies are
-        kept, least recently used first out, so forged ones cannot grow it."""
+        kept, the oldest first out (a cookie pushed out is verified again), so forged ones
+        cannot grow it."""
 
     def sign(self, session_id: str) -> str:
         return self._signer.sign(session_id.encode("ascii")).decode("ascii")
@@ -52,7 +52,6 @@ class CookieSigner:
         """``unsign`` with the id's digest, worked out once per cookie rather than per request."""
         known = self._verified.get(cookie)
         if known is not None:
-            self._verified.move_to_end(cookie)
             return known
         if not cookie or len(cookie) > 256 or not cookie.isascii():
             return None
@@ -62,5 +61,5 @@ class CookieSigner:
             return None
         verified = self._verified[cookie] = VerifiedCookie(session_id, hash_session_id(session_id))
         while len(self._verified) > VERIFIED_CAPACITY:
-            self._verified.popitem(last=False)
+            del self._verified[next(iter(self._verified))]
         return verified

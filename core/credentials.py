@@ -42,13 +42,13 @@ class CredentialStore:
         init=False, repr=False, compare=False, default_factory=dict
     )
     """Tags computed so far: a snapshot never changes, and a session's every request asks."""
-    _valid_keys: dict[bytes, tuple[Identity, float | None]] = field(
+    _valid_keys: dict[str, tuple[Identity, float | None]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
     """Keys that proved valid in this snapshot: the identity and when the key expires. A
     script sends the same key all day; only valid keys get in, so it holds at most one entry
     per key of the snapshot. A lookup hashes the whole presented token with the process's
-    random SipHash key and compares bytes only on a 64-bit hash match, so its timing says
+    random SipHash key and compares the text only on a 64-bit hash match, so its timing says
     nothing about how close a guess came (the cookie memo of ``cookie_signing`` is the same)."""
 
     def __post_init__(self) -> None:
@@ -72,13 +72,23 @@ class CredentialStore:
     def is_disabled(self, name: str) -> bool:
         return lookup_key(name) in self.disabled
 
-    def identify_key(self, token: bytes, now: float) -> Identity | None:
-        """The identity a presented API key proves, or None."""
+    def recall_key(self, token: str, now: float) -> Identity | None:
+        """The identity of a key that already proved valid in this snapshot, else None.
+
+        ``token`` may be anything a request carried: only well-formed keys that proved
+        valid are in the memo, so a script's every request is one dictionary read, and the
+        well-formedness check is left for the tokens it does not know."""
         known = self._valid_keys.get(token)
-        if known is not None:
-            remembered, expires = known
-            return remembered if expires is None or now < expires else None
-        identity = self._check_key(token, now)
+        if known is None:
+            return None
+        remembered, expires = known
+        return remembered if expires is None or now < expires else None
+
+    def identify_key(self, token: str, now: float) -> Identity | None:
+        """The identity a well-formed API key (``request_credentials.is_key_text``) proves."""
+        if token in self._valid_keys:
+            return self.recall_key(token, now)
+        identity = self._check_key(token.encode("ascii"), now)
         if identity is not None:
             found = self.keys_by_id.get(identity.key_id or "")
             self._valid_keys[token] = (identity, found[1].expires if found else None)

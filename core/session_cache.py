@@ -10,14 +10,16 @@ sign-out, revocation); the cache only saves the read. How long an entry is belie
   cached sessions fail closed within that second, like every other.
 
 Whatever the cache says, the credential tag is checked on every request (a password change
-ends the session at once). The cache is bounded (least recently used entries go first), so
-a flood of distinct cookies cannot grow it: only valid sessions are ever cached.
+ends the session at once). The cache is bounded (the oldest entries go first; a live session
+pushed out is read from the store again at its next request), so a flood of distinct cookies
+cannot grow it: only valid sessions are ever cached. Reads take no lock (a dict read is atomic
+and an entry is never changed in place); writers, some in worker threads, take one.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from dataclasses import dataclass, replace
 
 from .identity import Identity
 from .session_store import SessionRecord
@@ -26,60 +28,57 @@ CAPACITY = 10_000
 SHARED_TTL_S = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class CachedSession:
+    """A session's record, until when it is believed, and the identity last built for it
+    with the credential snapshot it was checked against (the same snapshot means the same
+    tag, so nothing is rebuilt)."""
+
+    record: SessionRecord
+    believed_until: float
+    snapshot: object | None = None
+    identity: Identity | None = None
+
+
 class SessionCache:
-    """A bounded map from session-id digest to its record and until when it is believed."""
+    """A bounded map from session-id digest to its ``CachedSession``."""
 
     def __init__(self, *, ttl: float | None, capacity: int = CAPACITY) -> None:
-        self._entries: OrderedDict[str, tuple[SessionRecord, float]] = OrderedDict()
-        self._identities: dict[str, tuple[object, Identity]] = {}
-        """The identity last built for a session, with the credential snapshot it was
-        checked against: the same snapshot means the same tag, so nothing is rebuilt."""
+        self._entries: dict[str, CachedSession] = {}
         self._ttl = ttl
         self._capacity = capacity
         self._lock = threading.Lock()
 
-    def get(self, id_hash: str, now: float) -> SessionRecord | None:
-        with self._lock:
-            entry = self._entries.get(id_hash)
-            if entry is None:
-                return None
-            record, believed_until = entry
-            if now >= believed_until:
-                del self._entries[id_hash]
-                self._identities.pop(id_hash, None)
-                return None
-            self._entries.move_to_end(id_hash)
-            return record
+    def get(self, id_hash: str, now: float) -> CachedSession | None:
+        """The entry, while it is believed; an entry past its time is dropped."""
+        entry = self._entries.get(id_hash)
+        if entry is None or now < entry.believed_until:
+            return entry
+        self.drop(id_hash)
+        return None
 
     def put(self, record: SessionRecord, now: float) -> None:
         until = record.expires if self._ttl is None else min(record.expires, now + self._ttl)
         with self._lock:
-            self._entries[record.id_hash] = (record, until)
-            self._entries.move_to_end(record.id_hash)
+            self._entries.pop(record.id_hash, None)  # to the back of the line
+            self._entries[record.id_hash] = CachedSession(record, until)
             while len(self._entries) > self._capacity:
-                dropped, _ = self._entries.popitem(last=False)
-                self._identities.pop(dropped, None)
-
-    def identity(self, id_hash: str, snapshot: object) -> Identity | None:
-        """The identity remembered for ``id_hash`` under ``snapshot``, or None."""
-        remembered = self._identities.get(id_hash)
-        return remembered[1] if remembered is not None and remembered[0] is snapshot else None
+                del self._entries[next(iter(self._entries))]
 
     def remember_identity(self, id_hash: str, snapshot: object, identity: Identity) -> None:
         with self._lock:
-            if id_hash in self._entries:  # never outlives its record
-                self._identities[id_hash] = (snapshot, identity)
+            entry = self._entries.get(id_hash)
+            if entry is not None:  # never outlives its record
+                self._entries[id_hash] = replace(entry, snapshot=snapshot, identity=identity)
 
     def drop(self, id_hash: str) -> None:
         with self._lock:
             self._entries.pop(id_hash, None)
-            self._identities.pop(id_hash, None)
 
     def drop_user(self, user: str) -> None:
         with self._lock:
-            for id_hash in [h for h, (r, _) in self._entries.items() if r.user == user]:
+            for id_hash in [h for h, entry in self._entries.items() if entry.record.user == user]:
                 del self._entries[id_hash]
-                self._identities.pop(id_hash, None)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -66,7 +66,7 @@ def make_auth_middleware(runtime: AuthRuntime) -> Callable[..., Awaitable[web.St
                     return found
                 identity = found
             route = runtime.routes.info(request)
-            websocket = is_websocket(request)
+            websocket = route.may_upgrade and is_websocket(request)
             refused = refusal(runtime, request, identity, route, websocket)
             if refused is not None:
                 _refused(runtime, request, refused, identity.name)

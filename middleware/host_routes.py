@@ -82,10 +82,13 @@ class RouteClass(str, enum.Enum):
 
 USER, OWNED, ADMIN = RouteClass.USER, RouteClass.OWNED, RouteClass.ADMIN
 
+WEBSOCKET_ROUTE = ("GET", "/ws")
+"""ComfyUI's one WebSocket route (``server.py``): its other handlers never upgrade."""
+
 CORE_ROUTES: dict[tuple[str, str], RouteClass] = {
     # The frontend, its WebSocket and what it reads to draw itself.
     ("GET", "/"): USER,
-    ("GET", "/ws"): USER,  # clientId ownership: auth_middleware
+    WEBSOCKET_ROUTE: USER,  # clientId ownership: auth_middleware
     ("GET", "/embeddings"): USER,
     ("GET", "/extensions"): USER,
     ("GET", "/features"): USER,
@@ -192,9 +195,13 @@ class RouteInfo:
     ``UserManager`` (which ``host_users`` binds) and saves no file while answering."""
     admin_only: bool = field(init=False)
     """``route_class is RouteClass.ADMIN``, stored: an ``Enum`` comparison per request costs."""
+    may_upgrade: bool = field(init=False)
+    """Its handler may answer with a WebSocket: every route but ComfyUI's own, other than
+    ``/ws``. Only there is a request's ``Upgrade`` header looked at (origin, ``clientId``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "admin_only", self.route_class is RouteClass.ADMIN)
+        object.__setattr__(self, "may_upgrade", not self.core or self.key == WEBSOCKET_ROUTE)
 
 
 class HostRoutes:

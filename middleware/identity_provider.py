@@ -21,7 +21,7 @@ from .client_view import ClientView, client_view, is_navigation
 from .login_body import SubmittedFields
 from .request_credentials import (
     BasicCredentials,
-    key_bytes,
+    is_key_text,
     presented_basic,
     presented_key,
     session_cookie,
@@ -42,9 +42,9 @@ def warm_identity(runtime: AuthRuntime, request: web.Request) -> Identity | None
     ``identify``, which decides (and refuses) every case; this is its first step for the
     requests of a busy day, taken with the same precedence and nothing else (a key
     presented decides alone; a trusted proxy's header goes to ``identify``)."""
-    token = presented_key(request)
+    token = presented_key(request, checked=False)  # only a key proved valid is looked up
     if token is not None:
-        identity = runtime.authenticator.identify_key(token)
+        identity = runtime.authenticator.recall_key(token)
         if identity is not None:
             _audit_first_use(runtime, request, identity)
         return identity
@@ -94,7 +94,7 @@ def _basic_from_another_site(runtime: AuthRuntime, request: web.Request) -> bool
 
 
 async def _identify_key(
-    runtime: AuthRuntime, request: web.Request, token: bytes
+    runtime: AuthRuntime, request: web.Request, token: str
 ) -> Identity | web.StreamResponse:
     """A valid key passes whatever failed before it; only failures meet the throttle.
 
@@ -171,8 +171,8 @@ def _recall_basic(
     runtime: AuthRuntime, request: web.Request, basic: BasicCredentials
 ) -> Identity | None:
     """Basic with an API key as the password, or a pair verified before: no hash to run."""
-    key = key_bytes(basic.password)
-    identity = runtime.authenticator.identify_key(key) if key is not None else None
+    key = basic.password
+    identity = runtime.authenticator.identify_key(key) if is_key_text(key) else None
     if identity is not None:
         _audit_first_use(runtime, request, identity)
         return identity
@@ -218,9 +218,9 @@ async def identify_form(runtime: AuthRuntime, fields: SubmittedFields) -> Identi
     authenticator = runtime.authenticator
     api_key = fields.text("api_key")
     if api_key:
-        if not api_key.isascii() or not api_key.isprintable():
+        token = api_key.strip()
+        if not is_key_text(token):
             return None
-        token = api_key.strip().encode("ascii")
         return authenticator.identify_key(token) or await authenticator.identify_key_caught_up(
             token
         )

@@ -45,11 +45,13 @@ class BasicCredentials:
     password: str = field(repr=False)
 
 
-def presented_key(request: web.Request) -> bytes | None:
+def presented_key(request: web.Request, *, checked: bool = True) -> str | None:
     """The one API key the request carries, or None; raise on any ambiguity.
 
     Every request of a script passes here: two header lookups, and the query string is
-    parsed only when there is one.
+    parsed only when there is one. ``checked=False`` leaves out the check that the key is
+    one printable ASCII token, for a caller that only looks the text up among keys already
+    proved valid (``CredentialStore.recall_key``); everything else still raises.
     """
     headers = request.headers
     authorization = headers.getall(hdrs.AUTHORIZATION, ())
@@ -60,19 +62,19 @@ def presented_key(request: web.Request) -> bytes | None:
     found = None
     bearer = _after_scheme(authorization[0], "bearer") if authorization else None
     if bearer is not None:
-        found = _checked(bearer.strip(), "Bearer token")
+        found = _carried(bearer.strip(), "Bearer token", checked)
     if header_key:
-        found = _one_of(found, _checked(header_key[0], "X-API-Key"))
+        found = _one_of(found, _carried(header_key[0], "X-API-Key", checked))
     if "?" in request.raw_path:
         query_values = _query_keys(request)
         if len(query_values) > 1:
             raise MalformedCredentials("more than one api_key/token query parameter")
         if query_values:
-            found = _one_of(found, _checked(query_values[0], "api_key query parameter"))
+            found = _one_of(found, _carried(query_values[0], "api_key query parameter", checked))
     return found
 
 
-def _one_of(found: bytes | None, token: bytes | None) -> bytes | None:
+def _one_of(found: str | None, token: str | None) -> str | None:
     if found is not None and token is not None and token != found:
         raise MalformedCredentials("the request carries two different API keys")
     return found if found is not None else token
@@ -106,41 +108,42 @@ def presented_basic(request: web.Request) -> BasicCredentials | None:
     return BasicCredentials(user, password)
 
 
-def key_bytes(value: str) -> bytes | None:
-    """``value`` as an API key, or None when it cannot be one (a password, say): one token
-    of printable ASCII without spaces (``[\x21-\x7e]{1,4096}``, said with str methods)."""
-    if (
-        not value
-        or len(value) > MAX_KEY_LENGTH
-        or not value.isascii()
-        or not value.isprintable()
-        or " " in value
-    ):
-        return None
-    return value.encode("ascii")
+def is_key_text(value: str) -> bool:
+    """Whether ``value`` can be an API key (a password, say, cannot): one token of printable
+    ASCII without spaces (``[\x21-\x7e]{1,4096}``, said with str methods)."""
+    return (
+        bool(value)
+        and len(value) <= MAX_KEY_LENGTH
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
+    )
 
 
 def session_cookie(request: web.Request) -> str | None:
     """The session cookie's value, read without parsing every cookie of the request.
 
-    aiohttp's ``request.cookies`` runs the standard library's cookie parser over the whole
-    header on every request; the session cookie is the package's own plain token, so it is
-    found directly. Anything unusual (the name twice, several Cookie headers, a quoted
-    value) is left to aiohttp's parser, which then decides as it always did.
+    aiohttp's ``request.cookies`` runs a cookie parser over the whole header on every
+    request; the session cookie is the package's own plain token, so it is found directly,
+    as the part of the one Cookie header that starts with its name (``;``-separated, spaces
+    around a part ignored). Anything unusual (the name twice or inside another cookie,
+    several Cookie headers, a quoted value, no session cookie) is left to aiohttp's parser,
+    which then decides as it always did.
     """
-    headers = request.headers.getall(hdrs.COOKIE, [])
+    headers = request.headers.getall(hdrs.COOKIE, ())
     if len(headers) != 1:
         return request.cookies.get(SESSION_COOKIE) if headers else None
-    found = None
-    for part in headers[0].split(";"):  # a loop, not comprehensions: one frame per request
-        name, _, value = part.strip().partition("=")
-        if name == SESSION_COOKIE:
-            if found is not None:
-                return request.cookies.get(SESSION_COOKIE)
-            found = value
-    if found is None or '"' in found:
+    before, name, rest = headers[0].partition(_SESSION_COOKIE_PART)
+    if not name or _SESSION_COOKIE_PART in rest:
         return request.cookies.get(SESSION_COOKIE)
-    return found
+    before = before.rpartition(";")[2]
+    if before and not before.isspace():  # the name is the end of another part
+        return request.cookies.get(SESSION_COOKIE)
+    value = rest.partition(";")[0].rstrip()
+    return request.cookies.get(SESSION_COOKIE) if '"' in value else value
+
+
+_SESSION_COOKIE_PART = SESSION_COOKIE + "="
 
 
 def has_query_key(request: web.Request) -> bool:
@@ -175,13 +178,13 @@ def _single_header(request: web.Request, name: str) -> str | None:
     return values[0]
 
 
-def _checked(value: str, carrier: str) -> bytes | None:
-    """The key as bytes; None for an empty carrier; raise for one no client should send."""
+def _carried(value: str, carrier: str, checked: bool) -> str | None:
+    """The key in one carrier; None for an empty one; raise (when ``checked``) for one no
+    client should send."""
     if not value:
         return None
-    key = key_bytes(value)
-    if key is None:
+    if checked and not is_key_text(value):
         if len(value) > MAX_KEY_LENGTH:
             raise MalformedCredentials(f"{carrier} is too long")
         raise MalformedCredentials(f"{carrier} must be one printable ASCII token")
-    return key
+    return value

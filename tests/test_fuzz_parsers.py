@@ -47,6 +47,7 @@ from comfyui_auth.middleware.request_credentials import (
     SESSION_COOKIE,
     presented_basic,
     presented_key,
+    session_cookie,
 )
 from comfyui_auth.middleware.return_path import MAX_RETURN_PATH, safe_return_path
 from comfyui_auth.middleware.same_origin import is_same_origin
@@ -271,6 +272,52 @@ def test_only_the_servers_own_signature_yields_the_session_id(
     assert SIGNER.unsign(f"{value}.") is None
 
 
+# --- the session cookie, read out of the Cookie header -------------------------------------
+
+COOKIE_NAMES = st.sampled_from(
+    [SESSION_COOKIE, "comfyui_auth_csrf", "x" + SESSION_COOKIE, SESSION_COOKIE + "x", "a"]
+)
+COOKIE_VALUES = st.text(string.ascii_letters + string.digits + "-_.=", max_size=20)
+
+
+def _one_part_named(header: str) -> str | None:
+    """The plain reading: the one ``;``-separated part named like the session cookie."""
+    found = [
+        value
+        for name, _, value in (part.strip().partition("=") for part in header.split(";"))
+        if name == SESSION_COOKIE
+    ]
+    return found[0] if len(found) == 1 and '"' not in found[0] else None
+
+
+@FAST
+@given(st.lists(st.tuples(COOKIE_NAMES, COOKIE_VALUES), max_size=4), st.sampled_from(["; ", ";"]))
+def test_the_session_cookie_is_the_one_part_of_that_name(
+    pairs: list[tuple[str, str]], separator: str
+) -> None:
+    header = separator.join(f"{name}={value}" for name, value in pairs)
+    request = make_mocked_request("GET", "/", headers={"Cookie": header} if pairs else {})
+    found = session_cookie(request)
+    if sum(name == SESSION_COOKIE for name, _ in pairs) == 1:
+        assert found == dict(pairs)[SESSION_COOKIE]
+    # Whatever the header, the answer is the plain reading or aiohttp's: never a third one.
+    assert found in (_one_part_named(header), request.cookies.get(SESSION_COOKIE))
+
+
+@FAST
+@given(
+    st.lists(st.sampled_from([SESSION_COOKIE, "=", ";", " ", "\t", '"', "a", "b"]), max_size=12).map(
+        "".join
+    )
+)
+@example(f"a={SESSION_COOKIE}=x; {SESSION_COOKIE}=y")
+@example(f"a {SESSION_COOKIE}=x")
+@example(f'{SESSION_COOKIE}="x"')
+def test_an_odd_cookie_header_never_yields_a_made_up_session_cookie(header: str) -> None:
+    request = make_mocked_request("GET", "/", headers={"Cookie": header})
+    assert session_cookie(request) in (_one_part_named(header), request.cookies.get(SESSION_COOKIE))
+
+
 # --- path canonicalisation: public list and administrator routes ----------------------------
 
 
@@ -411,8 +458,9 @@ def test_credential_extraction_returns_one_clean_key_or_a_fixed_reason(
     assert reason is None or reason in KNOWN_REASONS
     if key is None:
         return
-    text = key.decode("ascii")
+    text = key
     assert 0 < len(text) <= MAX_KEY_LENGTH
+    assert text.isascii()
     assert text.isprintable()
     assert not any(character.isspace() for character in text)
 

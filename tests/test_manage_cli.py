@@ -480,11 +480,11 @@ def test_key_create_prints_the_key_once_and_stores_only_its_digest(manage: Manag
     assert record.digest == "sha256:" + hashlib.sha256(token.encode()).hexdigest()
     assert record.matches(token.encode())
     assert record.expires is None
-    identity = manage.store().identify_key(token.encode(), time.time())
+    identity = manage.store().identify_key(token, time.time())
     assert identity is not None
     assert (identity.name, identity.role, identity.key_id) == ("alice", Role.USER, record.key_id)
     altered = token[:-1] + ("y" if token.endswith("x") else "x")
-    assert manage.store().identify_key(altered.encode(), time.time()) is None
+    assert manage.store().identify_key(altered, time.time()) is None
     assert token not in manage.ok("key-list").stdout
     assert stat.S_IMODE(manage.auth_file.stat().st_mode) == 0o600
 
@@ -499,8 +499,8 @@ def test_a_key_with_an_expiry_stops_working_after_it(manage: Manage) -> None:
     expected = (before + timedelta(days=30)).timestamp()
     assert expected - 2 <= record.expires <= expected + TIMEOUT
     store, now = manage.store(), time.time()
-    assert store.identify_key(token.encode(), now) is not None
-    assert store.identify_key(token.encode(), now + 31 * 86400) is None
+    assert store.identify_key(token, now) is not None
+    assert store.identify_key(token, now + 31 * 86400) is None
 
 
 @pytest.mark.parametrize(
@@ -582,8 +582,8 @@ def test_key_revoke_removes_only_that_key(manage: Manage) -> None:
     result = manage.ok("key-revoke", first_id)
     assert "stops working" in result.stdout
     store, now = manage.store(), time.time()
-    assert store.identify_key(first.encode(), now) is None
-    assert store.identify_key(second.encode(), now) is not None
+    assert store.identify_key(first, now) is None
+    assert store.identify_key(second, now) is not None
     assert [key.name for key in manage.users()["alice"].api_keys] == ["two"]
     assert "no API key with id" in manage.refused("key-revoke", first_id).stderr
 
@@ -749,10 +749,10 @@ def test_disable_and_enable_keep_the_entry_and_the_server_refuses_meanwhile(
     manage.ok("add-user", "alice", password=OTHER_PASSWORD)
     key = manage.ok("key-create", "alice", "--label", "laptop").stdout.strip()
     now = time.time()
-    assert manage.store().identify_key(key.encode(), now) is not None
+    assert manage.store().identify_key(key, now) is not None
     assert "disabled" in manage.ok("disable", "alice").stdout
     store = manage.store()
-    assert store.identify_key(key.encode(), now) is None
+    assert store.identify_key(key, now) is None
     assert store.user("alice") is None
     assert store.credential_tag("alice", None, now) is None  # every session of hers ends
     assert store.listed("alice") is not None
@@ -760,7 +760,7 @@ def test_disable_and_enable_keep_the_entry_and_the_server_refuses_meanwhile(
     assert "disabled" in manage.ok("list-users").stdout.splitlines()[2]
     manage.ok("enable", "alice")
     assert "disabled" not in manage.entries()[1]
-    assert manage.store().identify_key(key.encode(), now) is not None
+    assert manage.store().identify_key(key, now) is not None
     assert "no administrator is left" in manage.ok("disable", "root").stdout
     manage.refused("disable", "carol")
 
