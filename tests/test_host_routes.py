@@ -24,6 +24,9 @@ async def brand_new(request):
 
 async def view(request):
     return web.Response(text="view")
+
+async def websocket(request):
+    return web.Response(text="ComfyUI's /ws")
 """
 
 
@@ -78,6 +81,27 @@ def test_an_unknown_core_route_is_for_administrators_and_is_logged(
     assert found[("POST", "/my_node/run")] is RouteClass.USER
     assert routes.closed == ["GET /brand_new"]
     assert "GET /brand_new" in caplog.text
+
+
+def test_only_comfyuis_ws_and_other_nodes_routes_look_at_an_upgrade(tmp_path: Path) -> None:
+    """ComfyUI's handlers other than ``/ws`` never answer with a WebSocket, so only there is
+    a handshake's origin and ``clientId`` checked; a custom node's route always is."""
+    app = app_with_routes(tmp_path)
+    app.router.add_get("/ws", core_handlers(tmp_path).websocket)  # type: ignore[attr-defined]
+    routes = HostRoutes(tmp_path)
+    routes.classify(app)
+    upgrades = {
+        route_key(route): routes._info[route].may_upgrade
+        for route in app.router.routes()
+        if route in routes._info
+    }
+    assert upgrades == {
+        ("GET", "/ws"): True,
+        ("GET", "/view"): False,
+        ("GET", "/brand_new"): False,
+        ("GET", "/internal/logs"): False,
+        ("POST", "/my_node/run"): True,
+    }
 
 
 def test_a_custom_nodes_own_folder_is_not_core(tmp_path: Path) -> None:
