@@ -160,13 +160,14 @@ class Authenticator:
             return known
         now = self._clock()
         cached = self._cache.get(id_hash, now)
-        if cached is not None:
-            record = cached.record
-        else:
-            found = await asyncio.to_thread(self.sessions.find, session_id)
-            if found is None:
-                return None
-            record = found
+        record = (
+            cached.record
+            if cached is not None
+            else await asyncio.to_thread(self.sessions.find, session_id)
+        )
+        if record is None:
+            return None
+        if cached is None:
             self._cache.put(record, now)
         store = self.credentials.current
         tag = store.credential_tag(record.user, record.key_id, now)

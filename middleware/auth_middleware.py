@@ -87,18 +87,14 @@ def make_auth_middleware(runtime: AuthRuntime) -> Callable[..., Awaitable[web.St
             rule = EVERYONE_RULES.get(route.key)
             if rule is None and not identity.is_admin:
                 rule = USER_RULES.get(route.key)
-            answer = (
-                handler(request)
-                if rule is None
-                else rule(Call(runtime, request, identity, handler))
-            )
-            if host_only:
-                return await answer
-            caller = REQUEST_CALLER.set(identity)  # seen by the save-path hook (user_files)
+            caller = None if host_only else REQUEST_CALLER.set(identity)  # user_files' hook
             try:
-                return await answer
+                if rule is None:
+                    return await handler(request)
+                return await rule(Call(runtime, request, identity, handler))
             finally:
-                REQUEST_CALLER.reset(caller)
+                if caller is not None:
+                    REQUEST_CALLER.reset(caller)
         except MalformedCredentials as error:
             _refused(runtime, request, error.reason)
             return responses.malformed_credentials(error.reason)

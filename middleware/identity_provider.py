@@ -171,8 +171,8 @@ def _recall_basic(
     runtime: AuthRuntime, request: web.Request, basic: BasicCredentials
 ) -> Identity | None:
     """Basic with an API key as the password, or a pair verified before: no hash to run."""
-    key = basic.password
-    identity = runtime.authenticator.identify_key(key) if is_key_text(key) else None
+    password = basic.password
+    identity = runtime.authenticator.identify_key(password) if is_key_text(password) else None
     if identity is not None:
         _audit_first_use(runtime, request, identity)
         return identity

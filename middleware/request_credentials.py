@@ -131,16 +131,23 @@ def session_cookie(request: web.Request) -> str | None:
     which then decides as it always did.
     """
     headers = request.headers.getall(hdrs.COOKIE, ())
-    if len(headers) != 1:
-        return request.cookies.get(SESSION_COOKIE) if headers else None
-    before, name, rest = headers[0].partition(_SESSION_COOKIE_PART)
+    if not headers:
+        return None
+    found = _plain_session_cookie(headers[0]) if len(headers) == 1 else None
+    return found if found is not None else request.cookies.get(SESSION_COOKIE)
+
+
+def _plain_session_cookie(header: str) -> str | None:
+    """The value of the one part of ``header`` named like the session cookie; None for
+    anything unusual, which ``session_cookie`` leaves to aiohttp's parser."""
+    before, name, rest = header.partition(_SESSION_COOKIE_PART)
     if not name or _SESSION_COOKIE_PART in rest:
-        return request.cookies.get(SESSION_COOKIE)
+        return None
     before = before.rpartition(";")[2]
     if before and not before.isspace():  # the name is the end of another part
-        return request.cookies.get(SESSION_COOKIE)
+        return None
     value = rest.partition(";")[0].rstrip()
-    return request.cookies.get(SESSION_COOKIE) if '"' in value else value
+    return None if '"' in value else value
 
 
 _SESSION_COOKIE_PART = SESSION_COOKIE + "="
