@@ -2,19 +2,26 @@
 
 Wall-clock throughput on a shared two-core machine moves by a third between runs (see
 ``real_comfyui_throughput.py``); the number of instructions a server executes per request
-does not. This starts two real ComfyUI processes from one tree (``../shared/comfyui-0.8.0``
-or ``COMFYUI_DIR``) under ``valgrind --tool=callgrind`` with counting off, a bare one and one
-with comfyui-auth. Once both answer, for each variant it counts (``callgrind_control``) what
-the server executes while ``COUNT`` keep-alive ``GET /api/prompt`` requests arrive one after
-another, minus what it executes while none do: HTTP parsing, ComfyUI's own middlewares, the
-handler and the response, everything in user space. System calls (the socket) are not
-counted; ``real_comfyui_throughput.py`` prints what share of the bare server's CPU time is
-user time, which turns the ratio here into the throughput a CPU-bound server can reach.
+moves far less. This starts two real ComfyUI processes from one tree
+(``../shared/comfyui-0.8.0`` or ``COMFYUI_DIR``) under ``valgrind --tool=callgrind`` with
+counting off, a bare one and one with comfyui-auth, both with the same hash seed
+(``PYTHONHASHSEED=0``: dict and set layouts then repeat). Once both answer, for each variant
+it counts (``callgrind_control``) what the server executes while ``COUNT`` keep-alive
+``GET /api/prompt`` requests arrive on 32 connections at once (``CONNECTIONS``), minus
+what it executes while none do for as long (timers and pollers run either way): HTTP
+parsing, ComfyUI's own middlewares, the handler and the response, everything in user space.
+It does so ``ROUNDS`` times, the variants in turn, and prints every round and, per variant,
+the median of what it executes over the bare server in the same round: a round moves every
+variant alike by a few thousand instructions (the allocator, the collector), so differences
+are taken within a round.
+System calls (the socket) are not counted; ``real_comfyui_throughput.py`` prints what share
+of the bare server's CPU time is user time, which turns the ratio here into the throughput a
+CPU-bound server can reach.
 
-    .venv/bin/python benchmarks/real_comfyui_instructions.py [--count 2000]
+    .venv/bin/python benchmarks/real_comfyui_instructions.py [--count 2000] [--rounds 3]
 
 Needs ``valgrind`` (Debian's); a start under valgrind takes about two minutes. Bounded:
-every request goes to 127.0.0.1, ``COUNT`` per variant.
+every request goes to 127.0.0.1, ``COUNT x ROUNDS`` per variant.
 """
 
 from __future__ import annotations
@@ -22,10 +29,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -48,6 +59,7 @@ def valgrind_python(tree: ComfyUITree, folder: Path) -> ComfyUITree:
     wrapper = folder / "python-under-callgrind"
     wrapper.write_text(
         "#!/bin/sh\n"
+        "export PYTHONHASHSEED=0\n"
         f"exec valgrind --tool=callgrind --instr-atstart=no --cache-sim=no \\\n"
         f'  --callgrind-out-file="{folder}/callgrind.%p" "{tree.python}" "$@"\n'
     )
@@ -55,36 +67,53 @@ def valgrind_python(tree: ComfyUITree, folder: Path) -> ComfyUITree:
     return ComfyUITree(tree.directory, wrapper)
 
 
+CONNECTIONS = 32
+"""As ``real_comfyui_throughput.py``'s ``wrk``: a server with requests waiting on many
+connections handles several per turn of its event loop, and a turn's own cost (the selector,
+the callbacks) is shared among them. Counted one request at a time, that cost would be paid
+per request and make the package's share look smaller than it is under load."""
+
+
 async def requests(url: str, headers: dict[str, str], count: int) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(count):
-            async with http.get(url + "/api/prompt", headers=headers) as answer:
-                if answer.status != 200:
-                    raise SystemExit(f"{url}: answered {answer.status} with {headers.keys()}")
-                await answer.read()
+    """``count`` keep-alive requests, ``CONNECTIONS`` in flight at once."""
+    connector = aiohttp.TCPConnector(limit=CONNECTIONS)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def one_connection(share: int) -> None:
+            for _ in range(share):
+                async with http.get(url + "/api/prompt", headers=headers) as answer:
+                    if answer.status != 200:
+                        raise SystemExit(f"{url}: answered {answer.status} with {headers.keys()}")
+                    await answer.read()
+
+        shares = [count // CONNECTIONS + (i < count % CONNECTIONS) for i in range(CONNECTIONS)]
+        await asyncio.gather(*(one_connection(share) for share in shares))
 
 
-def counted(pid: int, url: str, headers: dict[str, str], count: int, folder: Path) -> int:
-    """Instructions process ``pid`` executes while ``count`` requests arrive."""
+def counted(pid: int, folder: Path, load: Callable[[], None]) -> tuple[int, float]:
+    """Instructions process ``pid`` executes while ``load`` runs, and for how many seconds."""
 
     def control(*args: str) -> None:
         subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)  # noqa: S603, S607
 
     control("--zero")
     control("--instr=on")
-    asyncio.run(requests(url, headers, count))
+    start = time.monotonic()
+    load()
+    seconds = time.monotonic() - start
     control("--dump")
     control("--instr=off")
     dumps = sorted(folder.glob(f"callgrind.{pid}*"), key=lambda path: path.stat().st_mtime)
     for line in dumps[-1].read_text().splitlines():
         if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1])
+            return int(line.split()[1]), seconds
     raise SystemExit(f"callgrind wrote no total to {dumps[-1]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("benchmark: needs valgrind (apt-get install valgrind)")
@@ -112,18 +141,33 @@ def main() -> None:
                 ("comfyui-auth, X-API-Key", protected, {"X-API-Key": KEY}),
                 ("comfyui-auth, session cookie", protected, {"Cookie": cookie}),
             ]  # fmt: skip
-            per_request = {}
-            for name, server, headers in variants:
-                asyncio.run(requests(server.url, headers, WARM))
-                idle = counted(server.pid, server.url, headers, 0, work)
-                busy = counted(server.pid, server.url, headers, args.count, work)
-                per_request[name] = (busy - idle) / args.count
+            rounds: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+            for _, server, headers in variants:
+                requests_now(server.url, headers, WARM)
+            for _ in range(args.rounds):
+                for name, server, headers in variants:
+                    load = functools.partial(requests_now, server.url, headers, args.count)
+                    busy, seconds = counted(server.pid, work, load)
+                    idle, _ = counted(server.pid, work, functools.partial(time.sleep, seconds))
+                    rounds[name].append((busy - idle) / args.count)
+    bare = rounds["bare ComfyUI"]
+    added = {
+        name: [v - b for v, b in zip(found, bare, strict=True)] for name, found in rounds.items()
+    }
     print_instructions(
-        f"ComfyUI {tree.version}: user-space instructions per GET /api/prompt "
-        f"({args.count} keep-alive requests, callgrind)",
-        per_request,
+        f"ComfyUI {tree.version}: user-space instructions per GET /api/prompt ({args.rounds} "
+        f"rounds of {args.count} keep-alive requests, callgrind; the bare server's median, and "
+        "each variant's median cost over the bare server in the same round)",
+        {name: statistics.median(bare) + statistics.median(more) for name, more in added.items()},
         "bare ComfyUI",
     )
+    print("each round (a round moves every variant alike by a few thousand: compare within one):")
+    for name, found in rounds.items():
+        print(f"  {name}: " + ", ".join(f"{cost:,.0f}" for cost in found))
+
+
+def requests_now(url: str, headers: dict[str, str], count: int) -> None:
+    asyncio.run(requests(url, headers, count))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ Starts three real ComfyUI processes from one tree (``../shared/comfyui-0.8.0`` o
 with comfyui-auth. ``wrk`` (Debian's, installed if missing and run as root) drives each in
 turn over loopback with 32 connections on ``GET /api/prompt``, the route the frontend polls,
 for several rounds; the table gives req/s, p50 and p99 per variant and the ratio to the bare
-server measured in the same round (these machines are noisy: only same-run ratios mean
-anything). Then it measures the stall rule: ``/health`` and ``/api/prompt`` latency while 20
-wrong-password sign-ins arrive at once.
+server measured just before and just after it (these machines are noisy: only same-run
+ratios mean anything). A second table loads the bare server and each variant at once, side
+by side on the one server CPU, so that whatever the machine does in those seconds it does to
+both (``side_by_side``). Then it measures the stall rule: ``/health`` and ``/api/prompt``
+latency while 20 wrong-password sign-ins arrive at once.
 
     .venv/bin/python benchmarks/real_comfyui_throughput.py [--rounds 3] [--seconds 5]
 
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -29,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import aiohttp
@@ -108,21 +111,31 @@ def pin(pid: int, cpus: set[int]) -> None:
 
 
 def wrk(
-    server: RunningComfyUI, headers: tuple[str, ...], seconds: int, cpus: set[int] | None
-) -> Measured:
-    url = server.url + "/api/prompt"
-    before = cpu_seconds(server.pid)
-    command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "--timeout", "5s"]
-    for header in headers:
-        command += ["-H", header]
-    output = subprocess.run(  # noqa: S603 - fixed command, loopback URL
-        [*command, url],
-        check=True,
-        capture_output=True,
-        text=True,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-    ).stdout
-    after = cpu_seconds(server.pid)
+    loads: list[tuple[RunningComfyUI, tuple[str, ...]]], seconds: int, cpus: set[int] | None
+) -> list[Measured]:
+    """One ``wrk`` per (server, headers) pair, all at once, and what each server measured."""
+    before = [cpu_seconds(server.pid) for server, _ in loads]
+    running = []
+    for server, headers in loads:
+        command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+        for header in headers:
+            command += ["-H", header]
+        running.append(
+            subprocess.Popen(  # noqa: S603 - fixed command, loopback URL
+                [*command, server.url + "/api/prompt"],
+                stdout=subprocess.PIPE,
+                text=True,
+                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+            )
+        )
+    outputs = [process.communicate()[0] for process in running]  # a few lines each
+    if any(process.returncode for process in running):
+        raise RuntimeError(f"wrk failed:\n{outputs}")
+    after = [cpu_seconds(server.pid) for server, _ in loads]
+    return [_measured(*found) for found in zip(outputs, before, after, strict=True)]
+
+
+def _measured(output: str, before: tuple[float, float], after: tuple[float, float]) -> Measured:
     user, system = after[0] - before[0], after[1] - before[1]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     count = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
@@ -214,6 +227,15 @@ async def stall_check(base: str) -> dict[str, float]:
     return {"/health": _p99(health), "/api/prompt": _p99(prompt)}
 
 
+def _between(before: Measured, after: Measured) -> Measured:
+    """The bare server's figures around a variant's run (geometric means of the runs just
+    before and just after it): a machine that slows down or speeds up during a round then
+    moves the baseline along with the variant, instead of showing up as its cost."""
+    return Measured(
+        *(math.sqrt(b * a) for b, a in zip(astuple(before), astuple(after), strict=True))
+    )
+
+
 def _spread(ratios: list[float]) -> str:
     """The median of same-round ratios, with their range."""
     return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
@@ -221,6 +243,39 @@ def _spread(ratios: list[float]) -> str:
 
 def _p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98]
+
+
+def side_by_side(
+    servers: dict[str, RunningComfyUI],
+    variants: list[Variant],
+    args: argparse.Namespace,
+    load_cpus: set[int],
+) -> None:
+    """The bare server and one variant loaded at once, both on the one server CPU.
+
+    The scheduler gives the two busy servers equal shares of that CPU, so the ratio of their
+    request rates is the ratio of what a request costs each, kernel included, measured over
+    the same seconds: a machine that speeds up or slows down moves both alike. Meaningful
+    only while the servers use that CPU up (printed: the load generators must not be what
+    limits them).
+    """
+    bare_load = (servers["bare"], ())
+    ratios: dict[str, list[float]] = {variant.name: [] for variant in variants}
+    busy = []
+    for _ in range(args.rounds):
+        for variant in variants:
+            bare, measured = wrk(
+                [bare_load, (servers[variant.server], variant.headers)], args.seconds, load_cpus
+            )
+            ratios[variant.name].append(measured.rps / bare.rps)
+            busy.append(sum(m.cpu_us * m.rps for m in (bare, measured)) / 1e6)
+    print(f"\nSide by side: the bare server and one variant loaded at once ({args.rounds} rounds"
+          f" of {args.seconds} s), sharing one CPU, which they kept {statistics.median(busy):.0%}"
+          " busy (median)")  # fmt: skip
+    print("| variant | req/s / bare's over the same seconds (median, range) |")
+    print("|---|---|")
+    for name, found in ratios.items():
+        print(f"| {name} | {_spread(found)} |")
 
 
 def main() -> None:
@@ -247,18 +302,20 @@ def main() -> None:
                 pin(running.pid, split[1])
         load_cpus = split[0] if split else None
         results: dict[str, list[tuple[Measured, Measured]]] = {v.name: [] for v in variants}
+        bare_load = (servers["bare"], ())
         for _ in range(args.rounds):
-            for variant in variants[1:]:  # bare just before each: a drift hits both alike
-                bare = wrk(servers["bare"], (), args.seconds, load_cpus)
-                server = servers[variant.server]
-                results["bare"].append((bare, bare))
-                results[variant.name].append(
-                    (wrk(server, variant.headers, args.seconds, load_cpus), bare)
-                )
+            [before] = wrk([bare_load], args.seconds, load_cpus)
+            for variant in variants[1:]:  # bare just before and just after each
+                load = (servers[variant.server], variant.headers)
+                [measured] = wrk([load], args.seconds, load_cpus)
+                [after] = wrk([bare_load], args.seconds, load_cpus)
+                results["bare"].append((before, before))
+                results[variant.name].append((measured, _between(before, after)))
+                before = after
         pinned = f"servers on CPU {sorted(split[1])}, wrk on {sorted(split[0])}" if split else ""
         print(f"ComfyUI {tree.version}, {args.rounds} rounds of {args.seconds} s, 32 connections,"
               f" GET /api/prompt, {pinned or 'unpinned'}; ratios to the bare server measured"
-              " just before")  # fmt: skip
+              " just before and after (geometric mean)")  # fmt: skip
         print("| variant | req/s | p50 ms | p99 ms | req/s / bare (median, range) | p99 / bare "
               "| server CPU us/request | bare CPU / CPU |")  # fmt: skip
         print("|---|---|---|---|---|---|---|---|")
@@ -272,6 +329,8 @@ def main() -> None:
                   f"| {_spread([m.rps / b.rps for m, b in rounds])} "
                   f"| {_spread([m.p99_ms / b.p99_ms for m, b in rounds])} "
                   f"| {cpu:.0f} | {cpu_ratio} |")  # fmt: skip
+        if split is not None:
+            side_by_side(servers, variants[1:], args, split[0])
         share = statistics.median(m.user_share for m, _ in results["bare"])
         print(f"bare server: {share:.0%} of its CPU time in user space (the rest in the kernel),"
               " the part benchmarks/real_comfyui_instructions.py counts")  # fmt: skip

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from aiohttp import hdrs, web
 from multidict import istr
@@ -35,6 +36,10 @@ CSRF_COOKIE = "comfyui_auth_csrf"
 DEVICE_COOKIE = "comfyui_auth_device"
 CSRF_HEADER = "X-CSRF-Token"
 X_API_KEY = istr("X-API-Key")
+PARSED_HEADERS = 256
+"""How many distinct Authorization and Cookie header values keep their parse (``lru_cache``):
+a client sends the same header on every request, so a busy server parses each once; a flood
+of distinct ones only pushes older parses out (at most 256 x 8 KiB, aiohttp's field limit)."""
 
 
 @dataclass(frozen=True)
@@ -60,9 +65,9 @@ def presented_key(request: web.Request, *, checked: bool = True) -> str | None:
         name = hdrs.AUTHORIZATION if len(authorization) > 1 else X_API_KEY
         raise MalformedCredentials(f"more than one {name} header")
     found = None
-    bearer = _after_scheme(authorization[0], "bearer") if authorization else None
+    bearer = _bearer_token(authorization[0]) if authorization else None
     if bearer is not None:
-        found = _carried(bearer.strip(), "Bearer token", checked)
+        found = _carried(bearer, "Bearer token", checked)
     if header_key:
         found = _one_of(found, _carried(header_key[0], "X-API-Key", checked))
     if "?" in request.raw_path:
@@ -137,9 +142,11 @@ def session_cookie(request: web.Request) -> str | None:
     return found if found is not None else request.cookies.get(SESSION_COOKIE)
 
 
+@lru_cache(maxsize=PARSED_HEADERS)
 def _plain_session_cookie(header: str) -> str | None:
     """The value of the one part of ``header`` named like the session cookie; None for
-    anything unusual, which ``session_cookie`` leaves to aiohttp's parser."""
+    anything unusual, which ``session_cookie`` leaves to aiohttp's parser. A pure function
+    of the header, so its answer is kept (``PARSED_HEADERS``)."""
     before, name, rest = header.partition(_SESSION_COOKIE_PART)
     if not name or _SESSION_COOKIE_PART in rest:
         return None
@@ -169,6 +176,15 @@ def _authorization(request: web.Request, scheme: str) -> str | None:
     """The credentials after ``scheme`` in the one Authorization header, if that is its scheme."""
     value = _single_header(request, hdrs.AUTHORIZATION)
     return _after_scheme(value, scheme) if value is not None else None
+
+
+@lru_cache(maxsize=PARSED_HEADERS)
+def _bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (spaces around it dropped), or None
+    for another scheme. A pure function of the header, so its answer is kept
+    (``PARSED_HEADERS``)."""
+    token = _after_scheme(authorization, "bearer")
+    return token.strip() if token is not None else None
 
 
 def _after_scheme(value: str, scheme: str) -> str | None:

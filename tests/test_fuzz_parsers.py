@@ -43,8 +43,11 @@ from comfyui_auth.middleware.request_credentials import (
     MAX_BASIC_PASSWORD_LENGTH,
     MAX_BASIC_USER_LENGTH,
     MAX_KEY_LENGTH,
+    PARSED_HEADERS,
     QUERY_CARRIERS,
     SESSION_COOKIE,
+    _bearer_token,
+    _plain_session_cookie,
     presented_basic,
     presented_key,
     session_cookie,
@@ -313,6 +316,26 @@ def test_the_session_cookie_is_the_one_part_of_that_name(
 def test_an_odd_cookie_header_never_yields_a_made_up_session_cookie(header: str) -> None:
     request = make_mocked_request("GET", "/", headers={"Cookie": header})
     assert session_cookie(request) in (_one_part_named(header), request.cookies.get(SESSION_COOKIE))
+
+
+def test_kept_header_parses_stay_bounded_and_answer_like_fresh_ones() -> None:
+    """A flood of distinct Authorization and Cookie headers only pushes older parses out, and
+    a header parsed before gets the same answer from the memo as the first time."""
+    parses = (_plain_session_cookie, _bearer_token)
+    hits_before = [parse.cache_info().hits for parse in parses]
+    for n in range(3 * PARSED_HEADERS):
+        token = f"cak_{n:032x}"
+        cookie = make_mocked_request(
+            "GET", "/", headers={"Cookie": f"a=1; {SESSION_COOKIE}={token}"}
+        )
+        bearer = make_mocked_request("GET", "/", headers={"Authorization": f"bearer  {token} "})
+        for _ in range(2):  # the second time from the memo
+            assert session_cookie(cookie) == token
+            assert presented_key(bearer) == token
+    for parse, hits in zip(parses, hits_before, strict=True):
+        kept = parse.cache_info()
+        assert kept.currsize <= PARSED_HEADERS
+        assert kept.hits - hits >= 3 * PARSED_HEADERS
 
 
 # --- path canonicalisation: public list and administrator routes ----------------------------
