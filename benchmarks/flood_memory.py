@@ -4,10 +4,10 @@ Every request goes through the package's real identification path, as the middle
 it (``warm_identity``, then ``identify``), behind a trusted proxy whose ``X-Forwarded-For``
 names a new address each time, with a wrong key (``Authorization: Bearer`` or ``X-API-Key``)
 or a forged session cookie in turn, so every table a stranger can fill is exercised: the
-throttle's records, the audit flood limiter, the header parses kept by ``request_credentials``,
-the verified-cookie and session caches. The
-resident size is read before and after; the growth must stay bounded (issue: under 50 MB),
-however many distinct strangers come.
+throttle's records, the audit flood limiter, the header parses kept by
+``request_credentials``, the verified-cookie and session caches. The resident size is read
+before and after; the growth must stay bounded (issue: under 50 MB), however many distinct
+strangers come.
 
     .venv/bin/python benchmarks/flood_memory.py [--requests 1000000]
 

@@ -248,7 +248,8 @@ def _p99(samples: list[float]) -> float:
 def side_by_side(
     servers: dict[str, RunningComfyUI],
     variants: list[Variant],
-    args: argparse.Namespace,
+    rounds: int,
+    seconds: int,
     load_cpus: set[int],
 ) -> None:
     """The bare server and one variant loaded at once, both on the one server CPU.
@@ -262,15 +263,15 @@ def side_by_side(
     bare_load = (servers["bare"], ())
     ratios: dict[str, list[float]] = {variant.name: [] for variant in variants}
     busy = []
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for variant in variants:
             bare, measured = wrk(
-                [bare_load, (servers[variant.server], variant.headers)], args.seconds, load_cpus
+                [bare_load, (servers[variant.server], variant.headers)], seconds, load_cpus
             )
             ratios[variant.name].append(measured.rps / bare.rps)
             busy.append(sum(m.cpu_us * m.rps for m in (bare, measured)) / 1e6)
-    print(f"\nSide by side: the bare server and one variant loaded at once ({args.rounds} rounds"
-          f" of {args.seconds} s), sharing one CPU, which they kept {statistics.median(busy):.0%}"
+    print(f"\nSide by side: the bare server and one variant loaded at once ({rounds} rounds"
+          f" of {seconds} s), sharing one CPU, which they kept {statistics.median(busy):.0%}"
           " busy (median)")  # fmt: skip
     print("| variant | req/s / bare's over the same seconds (median, range) |")
     print("|---|---|")
@@ -330,7 +331,7 @@ def main() -> None:
                   f"| {_spread([m.p99_ms / b.p99_ms for m, b in rounds])} "
                   f"| {cpu:.0f} | {cpu_ratio} |")  # fmt: skip
         if split is not None:
-            side_by_side(servers, variants[1:], args, split[0])
+            side_by_side(servers, variants[1:], args.rounds, args.seconds, split[0])
         share = statistics.median(m.user_share for m, _ in results["bare"])
         print(f"bare server: {share:.0%} of its CPU time in user space (the rest in the kernel),"
               " the part benchmarks/real_comfyui_instructions.py counts")  # fmt: skip
