@@ -65,6 +65,25 @@ def failure_windows(failure_limit: int, window_seconds: int) -> tuple[RateLimitI
     return (short, long)
 
 
+class SweepSafeMemoryStorage(MemoryStorage):
+    """``limits``' memory store, with a ``clear`` its own expiry sweep survives.
+
+    The store's sweep (a background task started by a hit) lists the keys, then reads each
+    key's events after awaiting a worker thread for the one before. ``clear`` deletes a
+    key's events, so a sign-in that succeeds during a sweep (``FailureThrottle.forget``)
+    made the sweep's next read raise ``KeyError``: the sweep stopped short, and asyncio
+    logged its traceback ("Task exception was never retrieved"). Here a cleared key keeps an
+    empty list of events instead, which counts as no failures and which the sweep itself
+    deletes on its next round.
+    """
+
+    async def clear(self, key: str) -> None:
+        had_events = key in self.events
+        await super().clear(key)
+        if had_events:
+            self.events[key] = []
+
+
 class FailureThrottle:
     """Counts failures and tells how long a key must wait before it may try again."""
 
@@ -95,7 +114,7 @@ class FailureThrottle:
         """One instance's throttle, its memory bounded by ``capacity`` records per kind."""
         lifetime = max(item.get_expiry() for item in limits)
         keys = BoundedKeys(capacity, lifetime, clock=clock)
-        return cls(limits, MemoryStorage(), keys, clock=clock)
+        return cls(limits, SweepSafeMemoryStorage(), keys, clock=clock)
 
     @classmethod
     def shared(cls, limits: tuple[RateLimitItem, ...], storage: Storage) -> FailureThrottle:

@@ -8,6 +8,8 @@ overflow record instead (see ``core/throttle_keys.py``).
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from limits.aio.storage import MemoryStorage
 
@@ -107,3 +109,19 @@ async def test_ipv6_addresses_count_by_64_network(
     for _ in range(5):
         await throttle.record_failure(address_key(first))
     assert (await throttle.retry_after(address_key(second)) > 0) is same_record
+
+
+async def test_a_success_during_the_stores_expiry_sweep_leaves_the_sweep_whole() -> None:
+    """``limits``' sweep awaits a thread per key: a ``forget`` in between must not break it."""
+    throttle = FailureThrottle.in_memory(WINDOWS)
+    alice, bob = user_key("alice", known=True), user_key("bob", known=True)
+    await throttle.record_failure(alice, bob)  # the first hit starts the store's sweep
+    sweeps = [task for task in asyncio.all_tasks() if "expire_events" in repr(task.get_coro())]
+    assert len(sweeps) == 1
+    await asyncio.sleep(0)  # the sweep has listed every key and awaits its first thread
+    await throttle.forget(bob)  # a sign-in that succeeds meanwhile
+    await asyncio.wait_for(sweeps[0], timeout=10)  # raises if the sweep broke
+    assert await throttle.retry_after(bob) == 0
+    for _ in range(5):
+        await throttle.record_failure(bob)
+    assert await throttle.retry_after(bob) > 0  # the cleared record counts failures again
