@@ -2,10 +2,12 @@
 
 Public (the token is the credential), in the login page's look, and without JavaScript
 needs (a plain form post; a small script only removes the token from the address bar).
-The token is checked against the credential store in memory to show the page, and against
-``auth.json`` inside the locked edit that stores the password (``admin_commands``), so it
-works once. Failures are throttled per address like sign-ins. The token never appears in
-the audit log or any answer; the page carries it in a hidden field.
+The token is checked against the credential store in memory (caught up with ``auth.json``
+when the token is not there: another instance may just have made the link) to show the
+page, and against ``auth.json`` inside the locked edit that stores the password
+(``admin_commands``), so it works once. Failures are throttled per address like sign-ins.
+The token never appears in the audit log or any answer; the page carries it in a hidden
+field.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from aiohttp import web
 
 from ..core import admin_commands as commands
+from ..core.credentials import CredentialStore
 from ..core.errors import BadBody
 from ..core.password_policy import password_problem
 from ..core.set_password_links import PATH as SET_PASSWORD_PATH
@@ -43,19 +46,24 @@ class SetPasswordRoutes:
     def __init__(self, runtime: AuthRuntime) -> None:
         self.runtime = runtime
 
-    def _user_of(self, token: str) -> str | None:
-        """Who the link is for, from the store in memory (an unknown token reads no file)."""
+    async def _user_of(self, token: str) -> str | None:
+        """Who the link is for: from the store in memory, else once more after ``auth.json``
+        is re-read, if it changed since the last poll (a link just made through another
+        instance would otherwise look invalid here until the watcher's next poll). A token
+        of the wrong shape costs nothing; one of the right shape a ``stat`` at most."""
         if not plausible(token):
             return None
-        now = time.time()
-        for user in self.runtime.authenticator.credentials.current.users.values():
-            if user.link is not None and user.link.opens_with(token, now):
-                return user.name
-        return None
+        credentials = self.runtime.authenticator.credentials
+        before = credentials.current
+        user = _link_user(before, token)
+        if user is not None:
+            return user
+        store = await asyncio.to_thread(credentials.catch_up)
+        return None if store is before else _link_user(store, token)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         token = request.query.get("token", "")
-        user = self._user_of(token)
+        user = await self._user_of(token)
         if user is None:
             return self._invalid()
         return responses.html_page(200, render_set_password_page(token=token, user=user))
@@ -75,7 +83,7 @@ class SetPasswordRoutes:
         except BadBody as error:
             return responses.bad_body(error)
         token = fields.text("token")
-        user = self._user_of(token)
+        user = await self._user_of(token)
         if user is None:
             await runtime.throttle.record_failure(throttle_key)
             runtime.audit.record(
@@ -112,6 +120,14 @@ class SetPasswordRoutes:
     def _invalid(self) -> web.StreamResponse:
         page = render_set_password_page(token="", user="", error=commands.INVALID_LINK)
         return responses.html_page(403, page)
+
+
+def _link_user(store: CredentialStore, token: str) -> str | None:
+    now = time.time()
+    for user in store.users.values():
+        if user.link is not None and user.link.opens_with(token, now):
+            return user.name
+    return None
 
 
 def _password_problem(fields: SubmittedFields) -> str | None:

@@ -15,6 +15,10 @@ and account changes over HTTP, ``manage.py`` as a separate process, Redis killed
   late refusal); a key revoked or a password or role changed with ``manage.py`` or in the
   browser ends the old sessions on both within two seconds, and a new key or password works
   on both at once, even on the instance whose copy of the file is still behind;
+- a user disabled with ``manage.py`` or in the Users dialog on A loses their sessions, their
+  Basic pair and their sign-in on both within two seconds, and is let back in on both once
+  enabled on B; a set-password link made on A works on B at once (B's copy of the file
+  still behind), once: A refuses it right after;
 - failures on one instance throttle the other;
 - sign-ins on both instances upgrading Fooocus passwords while ``manage.py`` adds users lose
   no entry and no field;
@@ -45,6 +49,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import pytest
@@ -69,12 +74,15 @@ from comfyui_auth.tests.comfyui_harness import (
 )
 from comfyui_auth.tests.comfyui_users import VERIFIER, password_of
 from comfyui_auth.tests.redis_server import RedisServer, running_redis_server
+from comfyui_auth.tests.test_client_credentials import basic_header
 from comfyui_auth.tests.test_manage_cli import MANAGE, TIMEOUT, clean_env
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.redis, pytest.mark.slow]
 SESSION = "comfyui_auth_session"
 CSRF = "comfyui_auth_csrf"
 ADMIN_KEY = "instances-admin-key-0123456789abcdef"
+ADMIN = {"X-API-Key": ADMIN_KEY}
+SET_PASSWORD = "/auth/set-password"
 FAILURE_LIMIT = 3
 QUICK_START = ("--disable-api-nodes",)
 """ComfyUI's cloud nodes are no business of these tests, and skipping them saves CPU seconds."""
@@ -93,9 +101,20 @@ SIGNED_OUT = "sol"
 REVOKER = "rev"
 CHANGED = {"manage.py passwd": "pat", "password changed in the browser": "bea"}
 PROMOTED = {"manage.py set-role": "rory", "the Users dialog on A": "ray"}
+DISABLED = {"manage.py disable": "dee", "the Users dialog on A": "dora"}
+LINKED = "lin"
 THROTTLED = "thea"
 OUTAGE = "otto"
-ARGON_USERS = (SIGNED_OUT, REVOKER, *CHANGED.values(), *PROMOTED.values(), THROTTLED, OUTAGE)
+ARGON_USERS = (
+    SIGNED_OUT,
+    REVOKER,
+    *CHANGED.values(),
+    *PROMOTED.values(),
+    *DISABLED.values(),
+    LINKED,
+    THROTTLED,
+    OUTAGE,
+)
 """One user per test (and parameter): no test depends on what another did to its users."""
 
 
@@ -216,15 +235,16 @@ def our_frames(log: str) -> list[str]:
 def clean_throttle(cluster: Cluster) -> Iterator[None]:
     """Every request here comes from 127.0.0.1, whose failures the throttle counts: a test
     that fails on purpose (a wrong password, a revoked key) leaves no count to the next."""
-
-    def clear() -> None:
-        with redis.Redis.from_url(cluster.redis.url) as client:
-            for key in list(client.scan_iter(match="comfyui-auth:throttle*")):
-                client.delete(key)
-
-    clear()
+    forget_failures(cluster)
     yield
-    clear()
+    forget_failures(cluster)
+
+
+def forget_failures(cluster: Cluster) -> None:
+    """Empty the throttle both instances count in (Redis)."""
+    with redis.Redis.from_url(cluster.redis.url) as client:
+        for key in list(client.scan_iter(match="comfyui-auth:throttle*")):
+            client.delete(key)
 
 
 @dataclass(frozen=True)
@@ -540,9 +560,8 @@ async def test_a_role_change_ends_the_old_sessions_everywhere_and_new_ones_carry
     if how == "manage.py set-role":
         manage(cluster, "set-role", user, "--role", "admin")
     else:
-        admin = {"X-API-Key": ADMIN_KEY}
         path = f"/auth/admin/users/{user}/role"
-        status, answer = await a.call("POST", path, body={"role": "admin"}, headers=admin)
+        status, answer = await a.call("POST", path, body={"role": "admin"}, headers=ADMIN)
         assert (status, answer["sessions_ended"]) == (200, 2), answer
     for browser in (b, a):
         for cookies in old:
@@ -553,6 +572,76 @@ async def test_a_role_change_ends_the_old_sessions_everywhere_and_new_ones_carry
         status, who = await browser.call("GET", "/auth/me", promoted)
         assert (status, who["role"]) == (200, "admin")
         assert (await browser.call("GET", "/auth/admin/users", promoted))[0] == 200
+
+
+# --- disabled users and set-password links --------------------------------------------------
+
+
+@pytest.mark.parametrize("how", list(DISABLED))
+async def test_a_user_disabled_on_one_instance_is_refused_on_both_and_enabled_on_the_other(
+    cluster: Cluster, browsers: tuple[Browser, Browser], how: str
+) -> None:
+    a, b = browsers
+    user = DISABLED[how]
+    basic = basic_header(user, password_of(user))
+    sessions = [await a.sign_in(user), await b.sign_in(user)]
+    for browser in browsers:  # verified once, then remembered by each instance
+        assert (await browser.call("GET", "/api/queue", headers=basic))[0] == 200
+    if how == "manage.py disable":
+        manage(cluster, "disable", user)
+    else:
+        path = f"/auth/admin/users/{user}/disabled"
+        status, answer = await a.call("POST", path, body={"disabled": True}, headers=ADMIN)
+        assert (status, answer["sessions_ended"]) == (200, 2), answer
+    for browser in (b, a):
+        for cookies in sessions:
+            took = await seconds_until_refused(browser, cookies, FILE_CHANGE_WITHIN_S)
+            print(f"{how}: a session refused on {browser.base} after {took:.2f} s")
+
+        async def basic_refused(browser: Browser = browser) -> bool:  # a failure: maybe 429
+            return (await browser.call("GET", "/api/queue", headers=basic))[0] in (401, 429)
+
+        took = await seconds_until(basic_refused, FILE_CHANGE_WITHIN_S, f"{how}: Basic")
+        print(f"{how}: Basic refused on {browser.base} after {took:.2f} s more")
+        answer = await browser.login({"username": user, "password": password_of(user)})
+        assert answer.status in (401, 429)  # refused, and the failures count
+    forget_failures(cluster)  # the refusals above counted against 127.0.0.1
+    if how == "manage.py disable":
+        manage(cluster, "enable", user)
+    else:
+        path = f"/auth/admin/users/{user}/disabled"
+        status, answer = await b.call("POST", path, body={"disabled": False}, headers=ADMIN)
+        assert (status, answer["disabled"]) == (200, False), answer
+    await asyncio.sleep(FILE_CHANGE_WITHIN_S)  # the edit has reached every instance
+    for browser in browsers:
+        back = await browser.sign_in(user)
+        assert [await a.me(back), await b.me(back)] == [200, 200]
+        assert (await browser.call("GET", "/api/queue", headers=basic))[0] == 200
+
+
+async def test_a_set_password_link_made_on_a_works_on_b_at_once_and_only_once(
+    browsers: tuple[Browser, Browser],
+) -> None:
+    a, b = browsers
+    before = await b.sign_in(LINKED)
+    status, made = await a.call("POST", f"/auth/admin/users/{LINKED}/link", headers=ADMIN)
+    assert status == 201, made
+    (token,) = parse_qs(urlsplit(made["link"]).query)["token"]
+    page = f"/auth/set-password?{urlencode({'token': token})}"
+    assert (await b.call("GET", page))[0] == 200  # B's copy of the file may well be behind
+    new_password = f"{LINKED}-set-by-link-789"
+    form = {"token": token, "password": new_password}
+    status, answer = await b.call("POST", SET_PASSWORD, body=form, headers={"Origin": b.base})
+    assert (status, answer) == (200, {"ok": True, "user": LINKED})
+    reused = {**form, "password": "another-password-000"}
+    status, _ = await a.call("POST", SET_PASSWORD, body=reused, headers={"Origin": a.base})
+    assert status == 403  # used: on A too, at once, though A made it and may still hold it
+    for browser in browsers:
+        took = await seconds_until_refused(browser, before, FILE_CHANGE_WITHIN_S)
+        print(f"the session before the link refused on {browser.base} after {took:.2f} s")
+        await browser.sign_in(LINKED, new_password)
+        answer = await browser.login({"username": LINKED, "password": password_of(LINKED)})
+        assert answer.status == 401
 
 
 # --- throttling across instances ------------------------------------------------------------
