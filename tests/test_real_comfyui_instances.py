@@ -577,12 +577,11 @@ async def test_a_role_change_ends_the_old_sessions_everywhere_and_new_ones_carry
 # --- disabled users and set-password links --------------------------------------------------
 
 
-@pytest.mark.parametrize("how", list(DISABLED))
+@pytest.mark.parametrize(("how", "user"), DISABLED.items(), ids=list(DISABLED))
 async def test_a_user_disabled_on_one_instance_is_refused_on_both_and_enabled_on_the_other(
-    cluster: Cluster, browsers: tuple[Browser, Browser], how: str
+    cluster: Cluster, browsers: tuple[Browser, Browser], how: str, user: str
 ) -> None:
     a, b = browsers
-    user = DISABLED[how]
     basic = basic_header(user, password_of(user))
     sessions = [await a.sign_in(user), await b.sign_in(user)]
     for browser in browsers:  # verified once, then remembered by each instance
