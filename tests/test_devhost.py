@@ -37,9 +37,19 @@ API_ROUTES = [
 ]  # fmt: skip
 
 
+Served = tuple[HostDouble, Client]
+
+
 @pytest.fixture
 async def client(make_host: MakeHost, aiohttp_client: ClientFactory) -> Client:
     return await aiohttp_client(make_host().app)
+
+
+@pytest.fixture
+async def served(make_host: MakeHost, aiohttp_client: ClientFactory) -> Served:
+    """A host double and a client of it, for tests that look at both."""
+    host = make_host()
+    return host, await aiohttp_client(host.app)
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -83,10 +93,9 @@ async def test_the_frontend_is_served_last_with_index_html_never_cached(client: 
 
 
 async def test_the_socket_greets_each_client_with_its_id_and_the_queue_length(
-    make_host: MakeHost, aiohttp_client: ClientFactory
+    served: Served,
 ) -> None:
-    host = make_host()
-    client = await aiohttp_client(host.app)
+    host, client = served
     async with client.ws_connect("/ws?clientId=abc") as socket:
         greeting = await socket.receive_json()
         assert greeting == {
@@ -100,11 +109,8 @@ async def test_the_socket_greets_each_client_with_its_id_and_the_queue_length(
         assert len((await anonymous.receive_json())["data"]["sid"]) == 32  # a fresh uuid hex
 
 
-async def test_a_client_reconnecting_with_its_id_replaces_its_old_socket(
-    make_host: MakeHost, aiohttp_client: ClientFactory
-) -> None:
-    host = make_host()
-    client = await aiohttp_client(host.app)
+async def test_a_client_reconnecting_with_its_id_replaces_its_old_socket(served: Served) -> None:
+    host, client = served
     async with client.ws_connect("/ws?clientId=abc") as first:
         await first.receive_json()
         old = host.sockets["abc"]
@@ -115,11 +121,8 @@ async def test_a_client_reconnecting_with_its_id_replaces_its_old_socket(
             assert (await second.receive_json())["type"] == "executed"
 
 
-async def test_a_message_sent_from_a_worker_thread_reaches_its_client(
-    make_host: MakeHost, aiohttp_client: ClientFactory
-) -> None:
-    host = make_host()
-    client = await aiohttp_client(host.app)
+async def test_a_message_sent_from_a_worker_thread_reaches_its_client(served: Served) -> None:
+    host, client = served
     async with client.ws_connect("/ws?clientId=abc") as socket:
         await socket.receive_json()
         await asyncio.to_thread(host.send_sync, "progress", {"value": 1, "max": 2}, "abc")
@@ -161,10 +164,9 @@ async def test_a_queued_prompt_keeps_comfyuis_tuple_after_the_on_prompt_handlers
 
 
 async def test_running_a_prompt_sends_progress_and_files_the_outputs_in_history(
-    make_host: MakeHost, aiohttp_client: ClientFactory
+    served: Served,
 ) -> None:
-    host = make_host()
-    client = await aiohttp_client(host.app)
+    host, client = served
     async with client.ws_connect("/ws?clientId=abc") as socket:
         await socket.receive_json()
         body = {"prompt": SAVE_ONLY, "client_id": "abc"}
@@ -247,11 +249,8 @@ async def test_multi_user_mode_takes_the_comfy_user_header_and_refuses_system_us
         assert refused.status == 401  # ComfyUI's answer for an unknown user's settings
 
 
-async def test_an_upload_is_stored_in_input_and_recorded(
-    make_host: MakeHost, aiohttp_client: ClientFactory
-) -> None:
-    host = make_host()
-    client = await aiohttp_client(host.app)
+async def test_an_upload_is_stored_in_input_and_recorded(served: Served) -> None:
+    host, client = served
     form = FormData()
     form.add_field("image", b"\x89PNG fake", filename="cat.png", content_type="image/png")
     answer = await client.post("/api/upload/image", data=form)

@@ -7,13 +7,11 @@ rule itself is proven on a real ComfyUI (``test_real_comfyui_fair_queue.py``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from comfyui_auth.core.errors import ConfigError
 from comfyui_auth.core.identity import Identity, Role, Via
@@ -27,9 +25,8 @@ from comfyui_auth.nodes.current_user import (
     USER_ID_INPUT,
     USER_INPUT,
 )
-from comfyui_auth.tests.conftest import REPO_ROOT
 from comfyui_auth.tests.fixtures_host import MakeHost
-from comfyui_auth.tests.test_queue_isolation import ADMIN_KEY, SAVE, Site, user_with_key
+from comfyui_auth.tests.test_queue_isolation import SAVE, Site, open_site
 
 LIMIT = 2
 
@@ -38,16 +35,9 @@ LIMIT = 2
 async def site(
     make_host: MakeHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Site]:
-    (alice, alice_key), (bob, bob_key) = user_with_key("alice"), user_with_key("bob")
-    auth_file = tmp_path / "auth.json"
-    auth_file.write_text(json.dumps([alice, bob]))
-    monkeypatch.setenv("COMFYUI_AUTH_FILE", str(auth_file))
-    monkeypatch.setenv("COMFYUI_API_KEY", ADMIN_KEY)
-    monkeypatch.setenv("COMFYUI_AUTH_TEST_CHEAP_HASHING", "1")
-    monkeypatch.setenv("COMFYUI_AUTH_MAX_PENDING", str(LIMIT))
-    host = make_host([REPO_ROOT])
-    async with TestClient(TestServer(host.app, host="127.0.0.1")) as client:
-        yield Site(host, client, {"alice": alice_key, "bob": bob_key, "admin": ADMIN_KEY})
+    limited = {"COMFYUI_AUTH_MAX_PENDING": str(LIMIT)}
+    async with open_site(make_host, tmp_path, monkeypatch, **limited) as opened:
+        yield opened
 
 
 async def numbered(site: Site, who: str, **extra: Any) -> float:

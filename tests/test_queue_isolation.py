@@ -6,6 +6,7 @@ with three callers using API keys: alice and bob (users) and the administrator k
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -70,19 +71,33 @@ def user_with_key(name: str) -> tuple[dict[str, Any], str]:
     return entry, token
 
 
+@contextlib.asynccontextmanager
+async def open_site(
+    make_host: MakeHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str
+) -> AsyncIterator[Site]:
+    """alice and bob with a key each, and the administrator's key; ``env`` adds settings."""
+    (alice, alice_key), (bob, bob_key) = user_with_key("alice"), user_with_key("bob")
+    auth_file = tmp_path / "auth.json"
+    auth_file.write_text(json.dumps([alice, bob]))
+    settings = {
+        "COMFYUI_AUTH_FILE": str(auth_file),
+        "COMFYUI_API_KEY": ADMIN_KEY,
+        "COMFYUI_AUTH_TEST_CHEAP_HASHING": "1",
+        **env,
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    host = make_host([REPO_ROOT])
+    async with TestClient(TestServer(host.app, host="127.0.0.1")) as client:
+        yield Site(host, client, {"alice": alice_key, "bob": bob_key, "admin": ADMIN_KEY})
+
+
 @pytest.fixture
 async def site(
     make_host: MakeHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Site]:
-    (alice, alice_key), (bob, bob_key) = user_with_key("alice"), user_with_key("bob")
-    auth_file = tmp_path / "auth.json"
-    auth_file.write_text(json.dumps([alice, bob]))
-    monkeypatch.setenv("COMFYUI_AUTH_FILE", str(auth_file))
-    monkeypatch.setenv("COMFYUI_API_KEY", ADMIN_KEY)
-    monkeypatch.setenv("COMFYUI_AUTH_TEST_CHEAP_HASHING", "1")
-    host = make_host([REPO_ROOT])
-    async with TestClient(TestServer(host.app, host="127.0.0.1")) as client:
-        yield Site(host, client, {"alice": alice_key, "bob": bob_key, "admin": ADMIN_KEY})
+    async with open_site(make_host, tmp_path, monkeypatch) as opened:
+        yield opened
 
 
 async def test_each_user_sees_only_their_own_queue_and_history(site: Site) -> None:

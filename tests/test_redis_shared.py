@@ -45,6 +45,7 @@ from comfyui_auth.tests.test_entrypoint import (  # noqa: F401 - host_modules is
     host_modules,
     load_like_comfyui,
 )
+from comfyui_auth.tests.test_session_persistence import assert_lists_live_sessions_oldest_first
 
 pytestmark = pytest.mark.redis
 
@@ -428,19 +429,8 @@ async def test_manage_py_check_compares_this_key_and_file_with_the_running_insta
 async def test_the_store_lists_a_users_live_sessions_oldest_first(
     store: tuple[RedisSessionStore, list[float]],
 ) -> None:
-    """What the account page shows: live sessions only, ended and expired ones left out."""
     sessions, now = store
-    _, first = sessions.create(user="gina", key_id=None, tag="t", lifetime=600, persistent=True)
-    now[0] += 1
-    _, ended = sessions.create(user="gina", key_id=None, tag="t", lifetime=600, persistent=True)
-    now[0] += 1
-    _, short = sessions.create(user="gina", key_id="k1", tag="t", lifetime=5, persistent=False)
-    sessions.create(user="hugo", key_id=None, tag="t", lifetime=600, persistent=False)
-    sessions.end(ended.id_hash)
-    assert sessions.for_user("gina") == [first, short]
-    now[0] += 10
-    assert sessions.for_user("gina") == [first]
-    assert sessions.for_user("nobody") == []
+    assert_lists_live_sessions_oldest_first(sessions, now)
 
 
 async def test_a_password_set_through_one_instance_works_on_the_other_at_once(

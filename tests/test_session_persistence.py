@@ -9,6 +9,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
+from comfyui_auth.core.session_store import SessionStore
 from comfyui_auth.core.sessions import SqliteSessionStore
 from comfyui_auth.tests.minimal_host import build_minimal_host
 
@@ -43,9 +44,15 @@ def test_the_signing_key_and_session_database_are_private(tmp_path: Path) -> Non
 
 
 def test_the_database_lists_a_users_live_sessions_oldest_first(tmp_path: Path) -> None:
-    """What the account page shows: live sessions only, ended and expired ones left out."""
     now = [1_000_000.0]
     sessions = SqliteSessionStore(tmp_path / "sessions.db", clock=lambda: now[0])
+    assert_lists_live_sessions_oldest_first(sessions, now)
+    sessions.close()
+
+
+def assert_lists_live_sessions_oldest_first(sessions: SessionStore, now: list[float]) -> None:
+    """What the account page shows: live sessions only, ended and expired ones left out.
+    ``now`` is the store's clock; both stores (SQLite and Redis) must answer alike."""
     _, first = sessions.create(user="gina", key_id=None, tag="t", lifetime=600, persistent=True)
     now[0] += 1
     _, ended = sessions.create(user="gina", key_id=None, tag="t", lifetime=600, persistent=True)
@@ -56,4 +63,4 @@ def test_the_database_lists_a_users_live_sessions_oldest_first(tmp_path: Path) -
     assert sessions.for_user("gina") == [first, short]
     now[0] += 10
     assert sessions.for_user("gina") == [first]
-    sessions.close()
+    assert sessions.for_user("nobody") == []
