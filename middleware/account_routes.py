@@ -304,7 +304,7 @@ class AccountRoutes:
     @_refusals_as_answers
     async def new_link(self, request: web.Request) -> web.StreamResponse:
         """A fresh one-time link for an existing user (a reset they finish themselves)."""
-        name = self._existing_user(request).name
+        name = (await self._existing_user(request)).name
         link = await self._write(commands.create_set_password_link, self.runtime.settings, name)
         self._audit(request, "password_link_created", name)
         return responses.created({"user": name, **self._link_answer(request, link)})
@@ -312,7 +312,7 @@ class AccountRoutes:
     @_refusals_as_answers
     async def set_disabled(self, request: web.Request) -> web.StreamResponse:
         """Disable (sessions end, keys and Basic stop) or enable; never the last admin."""
-        name = self._existing_user(request).name
+        name = (await self._existing_user(request)).name
         disabled = _flag(await read_json_object(request), "disabled", required=True)
         async with self._writing:
             if disabled:
@@ -325,7 +325,7 @@ class AccountRoutes:
         )
 
     async def sessions_of(self, request: web.Request) -> web.StreamResponse:
-        name = self._existing_user(request).name
+        name = (await self._existing_user(request)).name
         identity = request[IDENTITY]
         sessions = await self.runtime.authenticator.user_sessions(name)
         return responses.ok(
@@ -335,7 +335,7 @@ class AccountRoutes:
     @_refusals_as_answers
     async def end_session_of(self, request: web.Request) -> web.StreamResponse:
         """End any one session of any user (the administrator's own included)."""
-        name = self._existing_user(request).name
+        name = (await self._existing_user(request)).name
         handle = request.match_info["handle"].strip().lower()
         sessions = await self.runtime.authenticator.user_sessions(name)
         found = next((r for r in sessions if _handle(r) == handle), None)
@@ -347,7 +347,7 @@ class AccountRoutes:
 
     @_refusals_as_answers
     async def reset_password(self, request: web.Request) -> web.StreamResponse:
-        name = self._existing_user(request).name
+        name = (await self._existing_user(request)).name
         password = _text(await read_json_object(request), "password")
         _check_new_password(password)
         settings = self.runtime.settings
@@ -359,7 +359,7 @@ class AccountRoutes:
 
     @_refusals_as_answers
     async def set_role(self, request: web.Request) -> web.StreamResponse:
-        name = self._existing_user(request).name
+        name = (await self._existing_user(request)).name
         role = _role(await read_json_object(request))
         async with self._writing:
             if role is not Role.ADMIN:
@@ -371,7 +371,7 @@ class AccountRoutes:
 
     @_refusals_as_answers
     async def remove_user(self, request: web.Request) -> web.StreamResponse:
-        name = self._existing_user(request).name
+        name = (await self._existing_user(request)).name
         async with self._writing:
             await asyncio.to_thread(commands.refuse_last_admin, self.runtime.settings, name)
             await self._write_locked(commands.remove_user, self.runtime.settings, name)
@@ -381,9 +381,15 @@ class AccountRoutes:
 
     # --- helpers -----------------------------------------------------------------------
 
-    def _existing_user(self, request: web.Request) -> UserRecord:
-        """The user the path names, as this instance knows them (the store is fresh)."""
-        user = self.runtime.authenticator.credentials.current.listed(request.match_info["name"])
+    async def _existing_user(self, request: web.Request) -> UserRecord:
+        """The user the path names, as this instance knows them; a name it does not know
+        makes it re-read ``auth.json`` first, if the file changed since the last poll (the
+        user may just have been added through another instance or ``manage.py``)."""
+        name = request.match_info["name"]
+        credentials = self.runtime.authenticator.credentials
+        user = credentials.current.listed(name)
+        if user is None:
+            user = (await asyncio.to_thread(credentials.catch_up)).listed(name)
         if user is None:
             raise NoSuchUser("no such user")
         return user

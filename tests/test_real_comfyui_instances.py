@@ -18,7 +18,8 @@ and account changes over HTTP, ``manage.py`` as a separate process, Redis killed
 - a user disabled with ``manage.py`` or in the Users dialog on A loses their sessions, their
   Basic pair and their sign-in on both within two seconds, and is let back in on both once
   enabled on B; a set-password link made on A works on B at once (B's copy of the file
-  still behind), once: A refuses it right after;
+  still behind), once: A refuses it right after; a user added on A can be managed on B at
+  once, and removed there, which ends their sessions on both;
 - failures on one instance throttle the other;
 - sign-ins on both instances upgrading Fooocus passwords while ``manage.py`` adds users lose
   no entry and no field;
@@ -103,6 +104,8 @@ CHANGED = {"manage.py passwd": "pat", "password changed in the browser": "bea"}
 PROMOTED = {"manage.py set-role": "rory", "the Users dialog on A": "ray"}
 DISABLED = {"manage.py disable": "dee", "the Users dialog on A": "dora"}
 LINKED = "lin"
+NEWCOMER = "newt"
+"""Added on A during the run (not in the initial file)."""
 THROTTLED = "thea"
 OUTAGE = "otto"
 ARGON_USERS = (
@@ -641,6 +644,31 @@ async def test_a_set_password_link_made_on_a_works_on_b_at_once_and_only_once(
         await browser.sign_in(LINKED, new_password)
         answer = await browser.login({"username": LINKED, "password": password_of(LINKED)})
         assert answer.status == 401
+
+
+async def test_a_user_added_on_a_is_managed_on_b_at_once_and_removed_there_from_both(
+    browsers: tuple[Browser, Browser],
+) -> None:
+    a, b = browsers
+    user = NEWCOMER
+    body = {"name": user, "password": password_of(user)}
+    status, answer = await a.call("POST", "/auth/admin/users", body=body, headers=ADMIN)
+    assert status == 201, answer
+    path = f"/auth/admin/users/{user}"
+    status, answer = await b.call("POST", f"{path}/link", headers=ADMIN)
+    assert status == 201, answer  # at once: B's copy of the file may well be behind
+    sessions = [await a.sign_in(user), await b.sign_in(user)]
+    status, answer = await b.call("DELETE", path, headers=ADMIN)
+    assert (status, answer["sessions_ended"]) == (200, 2), answer
+    for browser in (a, b):
+        for cookies in sessions:
+            took = await seconds_until_refused(browser, cookies, FILE_CHANGE_WITHIN_S)
+            print(f"removed on B: a session refused on {browser.base} after {took:.2f} s")
+    await asyncio.sleep(FILE_CHANGE_WITHIN_S)  # the removal has reached every instance
+    for browser in browsers:
+        answer = await browser.login({"username": user, "password": password_of(user)})
+        assert answer.status == 401
+        assert (await browser.call("DELETE", path, headers=ADMIN))[0] == 404
 
 
 # --- throttling across instances ------------------------------------------------------------
