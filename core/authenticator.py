@@ -14,11 +14,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .auth_file import UserRecord
 from .auth_file_editor import upgrade_password
 from .basic_memory import BasicMemory
 from .credential_source import CredentialSource
+from .credentials import CredentialStore
 from .errors import ConfigError
 from .identity import ENV_KEY_ID, Identity, Role, Via
 from .passwords import PasswordVerifier
@@ -29,6 +31,8 @@ from .settings import Settings
 HOUR = 3600.0
 DAY = 24 * HOUR
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,17 @@ class Authenticator:
         before = self.credentials.current
         store = await asyncio.to_thread(self.credentials.catch_up)
         return None if store is before else store.identify_key(token, self._clock())
+
+    async def find_caught_up(self, find: Callable[[CredentialStore], T | None]) -> T | None:
+        """What ``find`` finds in the credentials in force, else in ``auth.json`` re-read if it
+        changed since the last poll: a user or a link just made through another instance or
+        ``manage.py`` is found at once, not a poll later. A miss costs a ``stat`` at most."""
+        before = self.credentials.current
+        found = find(before)
+        if found is not None:
+            return found
+        store = await asyncio.to_thread(self.credentials.catch_up)
+        return None if store is before else find(store)
 
     async def check_password(self, username: str, password: str) -> UserRecord | None:
         """The user whose password this is, or None; the hashing runs off the event loop.

@@ -386,10 +386,7 @@ class AccountRoutes:
         makes it re-read ``auth.json`` first, if the file changed since the last poll (the
         user may just have been added through another instance or ``manage.py``)."""
         name = request.match_info["name"]
-        credentials = self.runtime.authenticator.credentials
-        user = credentials.current.listed(name)
-        if user is None:
-            user = (await asyncio.to_thread(credentials.catch_up)).listed(name)
+        user = await self.runtime.authenticator.find_caught_up(lambda store: store.listed(name))
         if user is None:
             raise NoSuchUser("no such user")
         return user

@@ -53,13 +53,9 @@ class SetPasswordRoutes:
         of the wrong shape costs nothing; one of the right shape a ``stat`` at most."""
         if not plausible(token):
             return None
-        credentials = self.runtime.authenticator.credentials
-        before = credentials.current
-        user = _link_user(before, token)
-        if user is not None:
-            return user
-        store = await asyncio.to_thread(credentials.catch_up)
-        return None if store is before else _link_user(store, token)
+        return await self.runtime.authenticator.find_caught_up(
+            lambda store: _link_user(store, token)
+        )
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         token = request.query.get("token", "")
