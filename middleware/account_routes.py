@@ -257,7 +257,9 @@ class AccountRoutes:
     # --- administrators ----------------------------------------------------------------
 
     async def list_users(self, request: web.Request) -> web.StreamResponse:
-        store = self.runtime.authenticator.credentials.current
+        """Every user in ``auth.json`` as it is now: the file is re-read first if it changed
+        since the last poll, so a user just added elsewhere is listed at once."""
+        store = await asyncio.to_thread(self.runtime.authenticator.credentials.catch_up)
         everyone = [*store.users.values(), *store.disabled.values()]
         users = sorted(everyone, key=lambda user: lookup_key(user.name))
         now = time.time()

@@ -18,8 +18,8 @@ and account changes over HTTP, ``manage.py`` as a separate process, Redis killed
 - a user disabled with ``manage.py`` or in the Users dialog on A loses their sessions, their
   Basic pair and their sign-in on both within two seconds, and is let back in on both once
   enabled on B; a set-password link made on A works on B at once (B's copy of the file
-  still behind), once: A refuses it right after; a user added on A can be managed on B at
-  once, and removed there, which ends their sessions on both;
+  still behind), once: A refuses it right after; a user added on A is listed and can be
+  managed on B at once, and removed there, which ends their sessions on both;
 - failures on one instance throttle the other;
 - sign-ins on both instances upgrading Fooocus passwords while ``manage.py`` adds users lose
   no entry and no field;
@@ -654,6 +654,9 @@ async def test_a_user_added_on_a_is_managed_on_b_at_once_and_removed_there_from_
     body = {"name": user, "password": password_of(user)}
     status, answer = await a.call("POST", "/auth/admin/users", body=body, headers=ADMIN)
     assert status == 201, answer
+    status, listing = await b.call("GET", "/auth/admin/users", headers=ADMIN)
+    assert status == 200
+    assert user in [entry["user"] for entry in listing["users"]]  # at once, as below
     path = f"/auth/admin/users/{user}"
     status, answer = await b.call("POST", f"{path}/link", headers=ADMIN)
     assert status == 201, answer  # at once: B's copy of the file may well be behind
