@@ -84,18 +84,21 @@ class Authenticator:
         failure by the throttle. Called only for a key that failed (and, by the caller, only
         once the throttle let it try), so a flood of wrong keys costs a ``stat`` each at most.
         """
-        before = self.credentials.current
-        store = await asyncio.to_thread(self.credentials.catch_up)
-        return None if store is before else store.identify_key(token, self._clock())
+        return await self._find_once_caught_up(
+            lambda store: store.identify_key(token, self._clock())
+        )
 
     async def find_caught_up(self, find: Callable[[CredentialStore], T | None]) -> T | None:
         """What ``find`` finds in the credentials in force, else in ``auth.json`` re-read if it
         changed since the last poll: a user or a link just made through another instance or
         ``manage.py`` is found at once, not a poll later. A miss costs a ``stat`` at most."""
+        found = find(self.credentials.current)
+        return found if found is not None else await self._find_once_caught_up(find)
+
+    async def _find_once_caught_up(self, find: Callable[[CredentialStore], T | None]) -> T | None:
+        """``find`` in the credentials re-read from ``auth.json``; None when the file had not
+        changed since the last poll (the store in force already answered)."""
         before = self.credentials.current
-        found = find(before)
-        if found is not None:
-            return found
         store = await asyncio.to_thread(self.credentials.catch_up)
         return None if store is before else find(store)
 
