@@ -589,10 +589,10 @@ async def test_a_user_disabled_on_one_instance_is_refused_on_both_and_enabled_on
     sessions = [await a.sign_in(user), await b.sign_in(user)]
     for browser in browsers:  # verified once, then remembered by each instance
         assert (await browser.call("GET", "/api/queue", headers=basic))[0] == 200
+    path = f"/auth/admin/users/{user}/disabled"
     if how == "manage.py disable":
         manage(cluster, "disable", user)
     else:
-        path = f"/auth/admin/users/{user}/disabled"
         status, answer = await a.call("POST", path, body={"disabled": True}, headers=ADMIN)
         assert (status, answer["sessions_ended"]) == (200, 2), answer
     for browser in (b, a):
@@ -611,7 +611,6 @@ async def test_a_user_disabled_on_one_instance_is_refused_on_both_and_enabled_on
     if how == "manage.py disable":
         manage(cluster, "enable", user)
     else:
-        path = f"/auth/admin/users/{user}/disabled"
         status, answer = await b.call("POST", path, body={"disabled": False}, headers=ADMIN)
         assert (status, answer["disabled"]) == (200, False), answer
     await asyncio.sleep(FILE_CHANGE_WITHIN_S)  # the edit has reached every instance
@@ -629,7 +628,7 @@ async def test_a_set_password_link_made_on_a_works_on_b_at_once_and_only_once(
     status, made = await a.call("POST", f"/auth/admin/users/{LINKED}/link", headers=ADMIN)
     assert status == 201, made
     (token,) = parse_qs(urlsplit(made["link"]).query)["token"]
-    page = f"/auth/set-password?{urlencode({'token': token})}"
+    page = f"{SET_PASSWORD}?{urlencode({'token': token})}"
     assert (await b.call("GET", page))[0] == 200  # B's copy of the file may well be behind
     new_password = f"{LINKED}-set-by-link-789"
     form = {"token": token, "password": new_password}
