@@ -15,6 +15,9 @@ Administrators reach every file.
   handlers resolve them, and a user may reach only their own and shared files; a prompt may
   name no other file (``LoadImage`` of ``../output/auth_bob/x.png`` or ``x.png [output]``).
 - Lists: ``/object_info``'s file choices keep the shared and the caller's own files.
+- Other custom nodes' routes: a ``/view``-style query (``filename``, ``subfolder``,
+  ``type``) that any reading of it would take into another user's folder is refused
+  (``custom_node_file_refusal``); ComfyUI's own routes never get this check.
 
 Files stay where ComfyUI put them, so ownership survives a restart.
 """
@@ -79,17 +82,36 @@ class FileRoots:
             return False
         for root in (self.input, self.output, self.temp):
             if _inside(root, path):
-                first = Path(os.path.relpath(path, root)).parts[:1]
-                if first == (folder,):
+                first = _top_folder(root, path)
+                if first == folder:
                     return True
-                if first and is_user_folder(first[0]):
+                if first and is_user_folder(first):
                     return False
                 return root == self.input  # input/ outside user folders is shared
         return True  # models and the like: no user's data
 
+    def is_another_users(self, path: str, folder: str) -> bool:
+        """Is the file at ``path`` another user's data (their folder under ``input/``,
+        ``output/`` or ``temp/``, or anything under ``user/``) for the user whose folder is
+        ``folder``? Files outside every user folder are nobody's in particular."""
+        path = os.path.abspath(path)
+        if _inside(self.user, path):
+            return True
+        for root in (self.input, self.output, self.temp):
+            if _inside(root, path):
+                first = _top_folder(root, path)
+                return bool(first) and first != folder and is_user_folder(first)
+        return False
+
 
 def _inside(root: str, path: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _top_folder(root: str, path: str) -> str:
+    """The first part of ``path`` under ``root`` (which holds it); empty for ``root`` itself."""
+    parts = Path(os.path.relpath(path, root)).parts
+    return parts[0] if parts else ""
 
 
 def _roots(call: Call) -> FileRoots | None:
@@ -178,6 +200,53 @@ async def _view(call: Call) -> web.StreamResponse:
     if path is not None and not roots.may_use(path, call.folder):
         return responses.forbidden(NOT_YOUR_FILE)
     return await call.forward()
+
+
+FILE_QUERY = ("filename", "subfolder", "type")
+"""How ComfyUI's ``/view`` addresses a file in the query, and custom nodes imitating it."""
+
+
+def custom_node_file_refusal(
+    folder_paths: Any, query: MultiDictProxy[str], folder: str
+) -> str | None:
+    """Why a custom node's route may not get this query, when it names another user's file.
+
+    Custom nodes that preview files (VideoHelperSuite's ``/vhs/viewvideo``, say) address
+    them as ``/view`` does and resolve them their own way: ``type`` (``output`` when absent)
+    or a ``[output]``-style annotation picks the folder, then ``subfolder`` and ``filename``
+    (whole, or its last part alone) are joined to it, often with no check for ``..``. Every
+    one of those readings must stay out of other users' folders, and a query that names a
+    part twice is refused, since nodes differ in which value they read.
+    """
+    if "filename" not in query:
+        return None
+    if any(len(query.getall(name, ())) > 1 for name in FILE_QUERY):
+        return "the query names filename, subfolder or type more than once"
+    raw = query["filename"]
+    name, annotated = folder_paths.annotated_filepath(raw)
+    by_type = folder_paths.get_directory_by_type(query.get("type", "output"))
+    subfolder = query.get("subfolder", "")
+    roots = FileRoots.of(folder_paths)
+    for directory in {annotated, by_type} - {None}:
+        base = os.path.join(directory, subfolder)
+        for each in {raw, name, os.path.basename(raw), os.path.basename(name)}:
+            if roots.is_another_users(os.path.join(base, each), folder):
+                return NOT_YOUR_FILE
+    return None
+
+
+async def _custom_node_route(call: Call) -> web.StreamResponse:
+    """Every route of another custom node, for non-administrators: see
+    ``custom_node_file_refusal``. What a node serves in other ways is up to the node."""
+    folder_paths = call.runtime.host.folder_paths
+    if folder_paths is not None and "?" in call.request.raw_path:
+        refused = custom_node_file_refusal(folder_paths, call.request.rel_url.query, call.folder)
+        if refused is not None:
+            return responses.forbidden(refused)
+    return await call.forward()
+
+
+CUSTOM_NODE_RULE = _custom_node_route
 
 
 async def _upload(call: Call) -> web.StreamResponse:

@@ -255,6 +255,13 @@ def real_comfyui_args() -> list[str]:
     return []
 
 
+@pytest.fixture(scope="module")
+def real_comfyui_custom_nodes() -> dict[str, Path]:
+    """What the module's ComfyUI loads from ``custom_nodes/`` (name: folder); override in a
+    test module to load another node beside this package."""
+    return {"comfyui-auth": REPO_ROOT}
+
+
 @pytest.fixture(
     scope="module",
     params=comfyui_trees() or [SHARED_TREES / "comfyui-not-found"],
@@ -276,8 +283,15 @@ def real_comfyui(
     comfyui_tree: ComfyUITree,
     real_comfyui_env: dict[str, str],
     real_comfyui_args: list[str],
+    real_comfyui_custom_nodes: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningComfyUI]:
     """One real ComfyUI per test module and tree, running this package."""
     base_dir = tmp_path_factory.mktemp("comfyui-base")
-    yield from start_comfyui(comfyui_tree, base_dir, real_comfyui_env, real_comfyui_args)
+    yield from start_comfyui(
+        comfyui_tree,
+        base_dir,
+        real_comfyui_env,
+        real_comfyui_args,
+        custom_nodes=real_comfyui_custom_nodes,
+    )

@@ -14,10 +14,12 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import os
 import re
 import string
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -25,7 +27,7 @@ import pytest
 from aiohttp.test_utils import TestServer, make_mocked_request
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from multidict import CIMultiDict
+from multidict import CIMultiDict, MultiDict, MultiDictProxy
 from yarl import URL
 
 from comfyui_auth.core.api_keys import digest_token, generate_token, key_id_of
@@ -35,6 +37,7 @@ from comfyui_auth.core.cookie_signing import CookieSigner
 from comfyui_auth.core.errors import BadBody, ConfigError, MalformedCredentials
 from comfyui_auth.core.passwords import PasswordVerifier, make_hasher
 from comfyui_auth.core.settings import IPNetwork
+from comfyui_auth.devhost.folders import DIRECTORY_TYPES, Folders
 from comfyui_auth.middleware.client_view import client_view
 from comfyui_auth.middleware.host_routes import ADMIN_PREFIXES, canonical_path, requires_admin
 from comfyui_auth.middleware.login_body import MAX_BODY_BYTES, MAX_FIELD_LENGTH, read_fields
@@ -54,6 +57,7 @@ from comfyui_auth.middleware.request_credentials import (
 )
 from comfyui_auth.middleware.return_path import MAX_RETURN_PATH, safe_return_path
 from comfyui_auth.middleware.same_origin import is_same_origin
+from comfyui_auth.middleware.user_files import custom_node_file_refusal
 from comfyui_auth.tests.minimal_host import MinimalHost, build_minimal_host
 from comfyui_auth.tests.raw_http import raw_request
 
@@ -915,3 +919,66 @@ async def test_any_request_without_a_valid_credential_stays_outside(
     raw_path = target.split("?", 1)[0]
     if 200 <= response.status < 300:
         assert raw_path in PUBLIC_PATHS, (method, target, response.status)
+
+
+# --- a custom node's /view-style query ----------------------------------------------------
+
+FOLDERS = Folders(Path("/srv/comfyui"))
+FOLDER_PATHS = SimpleNamespace(
+    get_input_directory=lambda: str(FOLDERS.input),
+    get_output_directory=lambda: str(FOLDERS.output),
+    get_temp_directory=lambda: str(FOLDERS.temp),
+    get_user_directory=lambda: str(FOLDERS.user),
+    get_directory_by_type=lambda kind: str(FOLDERS.by_type(kind) or "") or None,
+    annotated_filepath=lambda name: (
+        FOLDERS.annotated(name)[0],
+        str(FOLDERS.annotated(name)[1] or "") or None,
+    ),
+)
+"""``folder_paths`` of a ComfyUI in ``/srv/comfyui`` (``devhost.folders``' layout)."""
+PATH_PIECES = st.lists(
+    st.sampled_from(
+        ["..", ".", "", "auth_alice", "auth_bob", "output", "input", "user", "x.png", "/srv"]
+    ),
+    max_size=6,
+).map("/".join)
+ANNOTATIONS = st.sampled_from(["", " [output]", " [input]", " [temp]"])
+
+
+def node_readings(filename: str, subfolder: str, kind: str | None) -> list[str]:
+    """Every file a naive preview node may read for this query (``type`` or the annotation
+    picks the folder; the name whole or its last part), normalised."""
+    name, annotated = FOLDER_PATHS.annotated_filepath(filename)
+    folders = {annotated, FOLDER_PATHS.get_directory_by_type(kind or "output")} - {None}
+    names = {filename, name, filename.rpartition("/")[2], name.rpartition("/")[2]}
+    return [
+        os.path.normpath(os.path.join(directory, subfolder, each))
+        for directory in folders
+        for each in names
+    ]
+
+
+def bobs(path: str) -> bool:
+    """Is ``path`` (normalised) inside bob's folders or anybody's ``user/`` folder?"""
+    owned = [f"{FOLDERS.user}"] + [f"{FOLDERS.base}/{kind}/auth_bob" for kind in DIRECTORY_TYPES]
+    return any(path == root or path.startswith(root + "/") for root in owned)
+
+
+@FAST
+@given(
+    PATH_PIECES,
+    ANNOTATIONS,
+    PATH_PIECES,
+    st.sampled_from([None, "output", "input", "temp", "other"]),
+)
+def test_a_node_query_that_passes_never_reaches_another_users_file(
+    filename: str, annotation: str, subfolder: str, kind: str | None
+) -> None:
+    """Whatever alice puts in a ``/view``-style query to a custom node, if the package lets
+    it through, no way a node may read it lands in bob's folders or under ``user/``."""
+    fields = {"filename": filename + annotation, "subfolder": subfolder}
+    if kind is not None:
+        fields["type"] = kind
+    query = MultiDictProxy(MultiDict(fields))
+    if custom_node_file_refusal(FOLDER_PATHS, query, "auth_alice") is None:
+        assert not any(bobs(path) for path in node_readings(filename + annotation, subfolder, kind))

@@ -9,6 +9,7 @@ access.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -16,7 +17,7 @@ import aiohttp
 import pytest
 
 from comfyui_auth.devhost.media import png_bytes
-from comfyui_auth.tests.comfyui_harness import RunningComfyUI
+from comfyui_auth.tests.comfyui_harness import REPO_ROOT, RunningComfyUI
 from comfyui_auth.tests.comfyui_users import TINY_IMAGE_PROMPT, Accounts, Client, folder
 
 pytestmark = pytest.mark.comfyui
@@ -29,6 +30,15 @@ SVG_WITH_SCRIPT = (
 @pytest.fixture(scope="module")
 def real_comfyui_env(accounts: Accounts) -> dict[str, str]:
     return accounts.env
+
+
+@pytest.fixture(scope="module")
+def real_comfyui_custom_nodes() -> dict[str, Path]:
+    """This package, and a node that previews files as VideoHelperSuite does."""
+    return {
+        "comfyui-auth": REPO_ROOT,
+        "file_preview": REPO_ROOT / "tests/custom_nodes/file_preview",
+    }
 
 
 @pytest.fixture
@@ -78,6 +88,58 @@ async def test_another_user_cannot_view_an_output_by_any_spelling(
         assert status == 403, (attempt, status, answer)
         head = await client.raw("bob", "HEAD", path)
         assert head.status == 403, attempt
+
+
+NODE_ROUTES = ("/file_preview/view", "/file_preview/view_name")
+"""The test node's routes (``tests/custom_nodes/file_preview``): whole name, last part only."""
+
+
+def stolen_node_queries(image: dict[str, str], base_dir: Path) -> list[tuple[str, str]]:
+    """Every spelling of "alice's output" in a custom node's ``/view``-style query, by id."""
+    name, sub, bob = image["filename"], image["subfolder"], folder("bob")
+    absolute = str(base_dir / "output" / sub / name)
+    return [
+        ("as-listed", urlencode({"filename": name, "subfolder": sub, "type": "output"})),
+        ("default-type", urlencode({"filename": name, "subfolder": sub})),
+        ("dotdot-in-name", urlencode({"filename": f"../{sub}/{name}", "subfolder": bob})),
+        ("dotdot-from-input", urlencode({"filename": f"../output/{sub}/{name}", "type": "input"})),
+        ("name-in-subfolder", urlencode({"filename": f"../{bob}/{name}", "subfolder": sub})),
+        ("absolute-name", urlencode({"filename": absolute})),
+        ("annotation", urlencode({"filename": f"{name} [output]", "subfolder": sub})),
+        ("percent-encoded", f"filename={quote(name)}&subfolder={quote(sub, safe='')}"),
+        (
+            "double-subfolder",
+            urlencode([("filename", name), ("subfolder", sub), ("subfolder", bob)]),
+        ),
+        ("double-name", urlencode([("filename", name), ("filename", name), ("subfolder", sub)])),
+    ]
+
+
+@pytest.mark.parametrize("route", NODE_ROUTES)
+@pytest.mark.parametrize("twin", ["", "/api"])
+async def test_a_custom_nodes_file_preview_is_cut_to_the_callers_files(
+    real_comfyui: RunningComfyUI,
+    client: Client,
+    alices_image: dict[str, str],
+    route: str,
+    twin: str,
+) -> None:
+    """A node that previews files with ``/view``'s query and checks nothing itself: bob
+    never gets alice's output through it, by any spelling or method, and alice and the
+    administrator still get it. Alice's settings file (under ``user/``) is refused too."""
+    path = f"{twin}{route}"
+    for attempt, query in stolen_node_queries(alices_image, real_comfyui.base_dir):
+        for method in ("GET", "HEAD"):
+            answer = await client.raw("bob", method, f"{path}?{query}")
+            assert answer.status == 403, (attempt, method, answer.status)
+    settings = urlencode({"filename": f"../user/{folder('alice')}/comfy.settings.json"})
+    assert (await client.raw("bob", "GET", f"{path}?{settings}")).status == 403
+    own = urlencode(alices_image)
+    for who in ("alice", "admin"):
+        answer = await client.raw(who, "GET", f"{path}?{own}")
+        assert answer.status == 200, (who, answer.status)
+        assert answer.headers["Content-Type"] == "image/png"
+    assert (await client.raw("bob", "GET", f"{path}?filename=nothing.png")).status == 404
 
 
 async def test_a_pre_existing_output_at_the_top_is_for_administrators(
