@@ -39,7 +39,7 @@ from .queue_isolation import USER_RULES as PROMPT_RULES
 from .queue_isolation import queue_prompt
 from .return_path import safe_return_path
 from .runtime import IDENTITY, AuthRuntime, Handler
-from .user_files import CUSTOM_NODE_RULE, FILE_RULES, REQUEST_CALLER, own_users
+from .user_files import FILE_RULES, REQUEST_CALLER, custom_node_route, own_users
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def make_auth_middleware(runtime: AuthRuntime) -> Callable[..., Awaitable[web.St
             request[IDENTITY] = identity
             rule = EVERYONE_RULES.get(route.key)
             if rule is None and not identity.is_admin:
-                rule = USER_RULES.get(route.key) or (None if route.core else CUSTOM_NODE_RULE)
+                rule = USER_RULES.get(route.key) or (None if route.core else custom_node_route)
             caller = None if host_only else REQUEST_CALLER.set(identity)  # user_files' hook
             try:
                 if rule is None:

@@ -235,7 +235,7 @@ def custom_node_file_refusal(
     return None
 
 
-async def _custom_node_route(call: Call) -> web.StreamResponse:
+async def custom_node_route(call: Call) -> web.StreamResponse:
     """Every route of another custom node, for non-administrators: see
     ``custom_node_file_refusal``. What a node serves in other ways is up to the node."""
     folder_paths = call.runtime.host.folder_paths
@@ -244,9 +244,6 @@ async def _custom_node_route(call: Call) -> web.StreamResponse:
         if refused is not None:
             return responses.forbidden(refused)
     return await call.forward()
-
-
-CUSTOM_NODE_RULE = _custom_node_route
 
 
 async def _upload(call: Call) -> web.StreamResponse:
