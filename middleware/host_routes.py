@@ -12,8 +12,8 @@ dropped; ``HEAD`` is ``GET``, as aiohttp registers it):
 A core route that is not listed (one a newer ComfyUI adds) is ``ADMIN`` until the package
 learns it, so a release cannot silently open a cross-user door; the start-up log names each
 one. "Core" means the handler is defined in ComfyUI's own source folder, outside
-``custom_nodes``. Routes of other custom nodes stay reachable by users, with a ``/view``-style
-file query cut to the caller's files (``user_files.custom_node_route``; ComfyUI-Manager's
+``custom_nodes``. Routes of other custom nodes stay reachable by users, with file and folder
+names in their queries cut to the caller's (``user_files.custom_node_route``; ComfyUI-Manager's
 are for administrators by prefix, ``ADMIN_PREFIXES``: a route's template is put in canonical
 form (decoded, dot segments and repeated slashes removed, lower case, ``/api`` dropped)
 once, at start-up, so no spelling registered by any node slips past the prefixes).

@@ -15,8 +15,8 @@ Administrators reach every file.
   handlers resolve them, and a user may reach only their own and shared files; a prompt may
   name no other file (``LoadImage`` of ``../output/auth_bob/x.png`` or ``x.png [output]``).
 - Lists: ``/object_info``'s file choices keep the shared and the caller's own files.
-- Other custom nodes' routes: a ``/view``-style query (``filename``, ``subfolder``,
-  ``type``) that any reading of it would take into another user's folder is refused
+- Other custom nodes' routes: a query that any reading of it (``node_readings``) would take
+  into another user's folder, or into ``user/`` outside the caller's own, is refused
   (``custom_node_file_refusal``); ComfyUI's own routes never get this check.
 
 Files stay where ComfyUI put them, so ownership survives a restart.
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,13 +90,14 @@ class FileRoots:
                 return root == self.input  # input/ outside user folders is shared
         return True  # models and the like: no user's data
 
-    def is_another_users(self, path: str, folder: str) -> bool:
-        """Is the file at ``path`` another user's data (their folder under ``input/``,
-        ``output/`` or ``temp/``, or anything under ``user/``) for the user whose folder is
-        ``folder``? Files outside every user folder are nobody's in particular."""
+    def is_off_limits(self, path: str, folder: str) -> bool:
+        """Is the file at ``path`` closed to the user whose folder is ``folder``: another
+        user's folder under ``input/``, ``output/`` or ``temp/``, or anything under ``user/``
+        but their own folder there (other users' workflows, the package's secrets)? Files
+        outside every user folder are nobody's in particular."""
         path = os.path.abspath(path)
         if _inside(self.user, path):
-            return True
+            return _top_folder(self.user, path) != folder
         for root in (self.input, self.output, self.temp):
             if _inside(root, path):
                 first = _top_folder(root, path)
@@ -211,28 +212,48 @@ def custom_node_file_refusal(
 ) -> str | None:
     """Why a custom node's route may not get this query, when it names another user's file.
 
-    Custom nodes that preview files (VideoHelperSuite's ``/vhs/viewvideo``, say) address
-    them as ``/view`` does and resolve them their own way: ``type`` (``output`` when absent)
-    or a ``[output]``-style annotation picks the folder, then ``subfolder`` and ``filename``
-    (whole, or its last part alone) are joined to it, often with no check for ``..``. Every
-    one of those readings must stay out of other users' folders, and a query that names a
-    part twice is refused, since nodes differ in which value they read.
+    Custom nodes read files named in the query in their own ways, often with no check for
+    ``..`` (``node_readings``); none of those readings may land in another user's folder or
+    under ``user/``. A ``/view``-style query that names a part twice is refused as well,
+    since nodes differ in which value they read.
     """
-    if "filename" not in query:
-        return None
-    if any(len(query.getall(name, ())) > 1 for name in FILE_QUERY):
+    if "filename" in query and any(len(query.getall(name, ())) > 1 for name in FILE_QUERY):
         return "the query names filename, subfolder or type more than once"
-    raw = query["filename"]
-    name, annotated = folder_paths.annotated_filepath(raw)
-    by_type = folder_paths.get_directory_by_type(query.get("type", "output"))
-    subfolder = query.get("subfolder", "")
     roots = FileRoots.of(folder_paths)
-    for directory in {annotated, by_type} - {None}:
-        base = os.path.join(directory, subfolder)
-        for each in {raw, name, os.path.basename(raw), os.path.basename(name)}:
-            if roots.is_another_users(os.path.join(base, each), folder):
-                return NOT_YOUR_FILE
+    if any(roots.is_off_limits(path, folder) for path in node_readings(folder_paths, query)):
+        return NOT_YOUR_FILE
     return None
+
+
+def node_readings(folder_paths: Any, query: MultiDictProxy[str]) -> Iterator[str]:
+    """Every path a custom node may read for ``query``.
+
+    - Any value that looks like a path, on its own (VideoHelperSuite's ``/vhs/getpath``
+      lists the folder in ``path``), quotes and spaces around it dropped.
+    - ``/view``'s way (VideoHelperSuite's ``/vhs/viewvideo``, say): ``type`` (``output`` when
+      absent) or an ``[output]``-style annotation picks the folder, or the name's own folder
+      (``type=path``); then ``subfolder`` and the name, whole or its last part alone.
+    """
+    for value in query.values():
+        if "/" in value or os.sep in value:
+            yield _unquoted(value)
+    if "filename" not in query:
+        return
+    raw = query["filename"]
+    names: set[str] = set()
+    folders = {folder_paths.get_directory_by_type(query.get("type", "output"))}
+    for sent in (raw, _unquoted(raw)):
+        name, annotated = folder_paths.annotated_filepath(sent)
+        names |= {sent, name, os.path.basename(name), os.path.basename(sent)}
+        folders |= {annotated, os.path.dirname(name)}
+    subfolder = query.get("subfolder", "")
+    for directory in folders - {None}:
+        for each in names:
+            yield os.path.join(directory, subfolder, each)
+
+
+def _unquoted(value: str) -> str:
+    return value.strip().strip("\"'").strip()
 
 
 async def custom_node_route(call: Call) -> web.StreamResponse:

@@ -943,42 +943,53 @@ PATH_PIECES = st.lists(
     max_size=6,
 ).map("/".join)
 ANNOTATIONS = st.sampled_from(["", " [output]", " [input]", " [temp]"])
+QUOTES = st.sampled_from(["", '"', " "])
 
 
 def node_readings(filename: str, subfolder: str, kind: str | None) -> list[str]:
-    """Every file a naive preview node may read for this query (``type`` or the annotation
-    picks the folder; the name whole or its last part), normalised."""
-    name, annotated = FOLDER_PATHS.annotated_filepath(filename)
-    folders = {annotated, FOLDER_PATHS.get_directory_by_type(kind or "output")} - {None}
-    names = {filename, name, filename.rpartition("/")[2], name.rpartition("/")[2]}
-    return [
-        os.path.normpath(os.path.join(directory, subfolder, each))
-        for directory in folders
-        for each in names
-    ]
+    """Every file a naive node may read for this query, normalised: each value as a path of
+    its own (quotes and spaces dropped); ``type`` (``path``: the name's own folder) or the
+    annotation picks the folder, then the subfolder and the name, whole or its last part."""
+    bare = filename.strip().strip('"').strip()
+    name, annotated = FOLDER_PATHS.annotated_filepath(bare)
+    if kind == "path":
+        folders = {os.path.dirname(name)}
+    else:
+        folders = {annotated, FOLDER_PATHS.get_directory_by_type(kind or "output")} - {None}
+    names = {name, name.rpartition("/")[2]}
+    readings = [bare, subfolder.strip().strip('"').strip()]
+    readings += [os.path.join(folder, subfolder, each) for folder in folders for each in names]
+    return [os.path.normpath(os.path.abspath(reading)) for reading in readings]
 
 
-def bobs(path: str) -> bool:
-    """Is ``path`` (normalised) inside bob's folders or anybody's ``user/`` folder?"""
-    owned = [f"{FOLDERS.user}"] + [f"{FOLDERS.base}/{kind}/auth_bob" for kind in DIRECTORY_TYPES]
-    return any(path == root or path.startswith(root + "/") for root in owned)
+def closed_to_alice(path: str) -> bool:
+    """Is ``path`` (normalised) in bob's folders, or under ``user/`` outside alice's?"""
+    closed = [f"{FOLDERS.base}/{kind}/auth_bob" for kind in DIRECTORY_TYPES]
+    in_user = path == str(FOLDERS.user) or path.startswith(f"{FOLDERS.user}/")
+    mine = f"{FOLDERS.user}/auth_alice"
+    return (in_user and not (path == mine or path.startswith(mine + "/"))) or any(
+        path == root or path.startswith(root + "/") for root in closed
+    )
 
 
 @FAST
 @given(
     PATH_PIECES,
     ANNOTATIONS,
+    QUOTES,
     PATH_PIECES,
-    st.sampled_from([None, "output", "input", "temp", "other"]),
+    st.sampled_from([None, "output", "input", "temp", "path", "other"]),
 )
 def test_a_node_query_that_passes_never_reaches_another_users_file(
-    filename: str, annotation: str, subfolder: str, kind: str | None
+    filename: str, annotation: str, quote: str, subfolder: str, kind: str | None
 ) -> None:
-    """Whatever alice puts in a ``/view``-style query to a custom node, if the package lets
-    it through, no way a node may read it lands in bob's folders or under ``user/``."""
-    fields = {"filename": filename + annotation, "subfolder": subfolder}
+    """Whatever alice puts in a query to a custom node, if the package lets it through, no
+    way a naive node may read it lands in bob's folders or in ``user/`` outside her own."""
+    sent = f"{quote}{filename}{annotation}{quote}"
+    fields = {"filename": sent, "subfolder": subfolder}
     if kind is not None:
         fields["type"] = kind
     query = MultiDictProxy(MultiDict(fields))
     if custom_node_file_refusal(FOLDER_PATHS, query, "auth_alice") is None:
-        assert not any(bobs(path) for path in node_readings(filename + annotation, subfolder, kind))
+        readings = node_readings(sent, subfolder, kind)
+        assert not any(closed_to_alice(path) for path in readings), readings

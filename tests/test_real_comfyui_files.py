@@ -105,6 +105,8 @@ def stolen_node_queries(image: dict[str, str], base_dir: Path) -> list[tuple[str
         ("dotdot-from-input", urlencode({"filename": f"../output/{sub}/{name}", "type": "input"})),
         ("name-in-subfolder", urlencode({"filename": f"../{bob}/{name}", "subfolder": sub})),
         ("absolute-name", urlencode({"filename": absolute})),
+        ("path-type", urlencode({"filename": absolute, "type": "path"})),
+        ("quoted-path-type", urlencode({"filename": f' "{absolute}" ', "type": "path"})),
         ("annotation", urlencode({"filename": f"{name} [output]", "subfolder": sub})),
         ("percent-encoded", f"filename={quote(name)}&subfolder={quote(sub, safe='')}"),
         (
@@ -140,6 +142,26 @@ async def test_a_custom_nodes_file_preview_is_cut_to_the_callers_files(
         assert answer.status == 200, (who, answer.status)
         assert answer.headers["Content-Type"] == "image/png"
     assert (await client.raw("bob", "GET", f"{path}?filename=nothing.png")).status == 404
+
+
+async def test_a_custom_nodes_folder_listing_is_cut_to_the_callers_folders(
+    real_comfyui: RunningComfyUI, client: Client, alices_image: dict[str, str]
+) -> None:
+    """A node that lists the folder in ``path`` (as VideoHelperSuite's ``/vhs/getpath``
+    does): bob lists neither alice's outputs nor anything of ``user/`` but his own."""
+    base = real_comfyui.base_dir
+    alices = base / "output" / folder("alice")
+    for attempt in (alices, f"{alices}/", f"{base}/output/{folder('bob')}/../{folder('alice')}"):
+        answer = await client.call(
+            "bob", "GET", "/file_preview/list?" + urlencode({"path": attempt})
+        )
+        assert answer[0] == 403, (attempt, answer)
+    for closed in (base / "user", base / "user" / folder("alice")):
+        assert (await client.call("bob", "GET", f"/file_preview/list?path={closed}"))[0] == 403
+    status, listed = await client.call("alice", "GET", f"/file_preview/list?path={alices}")
+    assert (status, alices_image["filename"] in listed) == (200, True)
+    bobs = base / "output" / folder("bob")
+    assert (await client.call("bob", "GET", f"/file_preview/list?path={bobs}"))[0] == 200
 
 
 async def test_a_pre_existing_output_at_the_top_is_for_administrators(

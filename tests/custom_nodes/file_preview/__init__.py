@@ -1,15 +1,17 @@
-"""A custom node that previews files the way popular ones do, for the real-ComfyUI tests.
+"""A custom node that reads files the way popular ones do, for the real-ComfyUI tests.
 
-Like VideoHelperSuite's ``/vhs/viewvideo``, its routes take ``/view``'s query (``filename``,
-``subfolder``, ``type``, ``output`` by default) and read the file with no check of their own:
+Like VideoHelperSuite's ``/vhs/viewvideo`` and ``/vhs/getpath``, its routes take ``/view``'s
+query (``filename``, ``subfolder``, ``type``: ``output`` by default, ``path`` for a name that
+is a path of its own) or a folder in ``path``, and check nothing themselves:
 ``/file_preview/view`` joins the whole file name, ``/file_preview/view_name`` its last part
-alone. ComfyUI loads it from ``custom_nodes/`` beside comfyui-auth
-(``tests/test_real_comfyui_files.py``), so the package must cut it to the caller's files
-without knowing it.
+alone, ``/file_preview/list`` lists a folder. ComfyUI loads it from ``custom_nodes/`` beside
+comfyui-auth (``tests/test_real_comfyui_files.py``), so the package must cut it to the
+caller's files without knowing it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import folder_paths  # type: ignore[import-not-found]
@@ -20,11 +22,18 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {}
 routes = PromptServer.instance.routes
 
 
-def _answer(query: dict[str, str], name: str) -> web.StreamResponse:
-    directory = folder_paths.get_directory_by_type(query.get("type", "output"))
+def _answer(request: web.Request, last_part_only: bool) -> web.StreamResponse:
+    query = request.rel_url.query
+    name = query["filename"]
+    if query.get("type") == "path":
+        directory, name = os.path.split(name)
+    else:
+        directory = folder_paths.get_directory_by_type(query.get("type", "output"))
     if directory is None:
         return web.json_response({"error": "unknown type"}, status=400)
-    path = os.path.join(directory, query.get("subfolder", ""), name)
+    path = os.path.join(
+        directory, query.get("subfolder", ""), os.path.basename(name) if last_part_only else name
+    )
     if not os.path.isfile(path):
         return web.json_response({"error": "no such file"}, status=404)
     return web.FileResponse(path)
@@ -32,9 +41,19 @@ def _answer(query: dict[str, str], name: str) -> web.StreamResponse:
 
 @routes.get("/file_preview/view")
 async def view(request: web.Request) -> web.StreamResponse:
-    return _answer(dict(request.rel_url.query), request.rel_url.query["filename"])
+    return _answer(request, last_part_only=False)
 
 
 @routes.get("/file_preview/view_name")
 async def view_name(request: web.Request) -> web.StreamResponse:
-    return _answer(dict(request.rel_url.query), os.path.basename(request.rel_url.query["filename"]))
+    return _answer(request, last_part_only=True)
+
+
+def _listing(path: str) -> list[str]:
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+
+@routes.get("/file_preview/list")
+async def list_folder(request: web.Request) -> web.StreamResponse:
+    path = request.rel_url.query.get("path", "")
+    return web.json_response(await asyncio.to_thread(_listing, path))
