@@ -980,6 +980,7 @@ def closed_to_alice(path: str) -> bool:
     PATH_PIECES,
     st.sampled_from([None, "output", "input", "temp", "path", "other"]),
 )
+@example("", " [output]", '"', "auth_bob", "other")  # the annotation inside quotes
 def test_a_node_query_that_passes_never_reaches_another_users_file(
     filename: str, annotation: str, quote: str, subfolder: str, kind: str | None
 ) -> None:
