@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,17 +91,22 @@ class FileRoots:
         return True  # models and the like: no user's data
 
     def is_off_limits(self, path: str, folder: str) -> bool:
-        """Is the file at ``path`` closed to the user whose folder is ``folder``: another
-        user's folder under ``input/``, ``output/`` or ``temp/``, or anything under ``user/``
-        but their own folder there (other users' workflows, the package's secrets)? Files
-        outside every user folder are nobody's in particular."""
+        """Is the file at ``path`` closed to the user whose folder is ``folder``: in another
+        user's folder under ``input/``, ``output/`` or ``temp/`` (one that exists: a value
+        such as ``auth_token`` names no folder until a user ``token`` has files), or
+        anywhere under ``user/`` but their own folder there (other users' workflows, the
+        package's secrets)? Files outside every user folder are nobody's in particular."""
         path = os.path.abspath(path)
         if _inside(self.user, path):
             return _top_folder(self.user, path) != folder
         for root in (self.input, self.output, self.temp):
             if _inside(root, path):
                 first = _top_folder(root, path)
-                return bool(first) and first != folder and is_user_folder(first)
+                return (
+                    first != folder
+                    and is_user_folder(first)
+                    and os.path.isdir(os.path.join(root, first))
+                )
         return False
 
 
@@ -208,35 +213,44 @@ FILE_QUERY = ("filename", "subfolder", "type")
 
 
 def custom_node_file_refusal(
-    folder_paths: Any, query: MultiDictProxy[str], folder: str
+    folder_paths: Any, query: MultiDictProxy[str], folder: str, path_values: Iterable[str] = ()
 ) -> str | None:
-    """Why a custom node's route may not get this query, when it names another user's file.
+    """Why a custom node's route may not get this request, when it names a file or folder
+    closed to the caller in its query or its path parameters (``path_values``).
 
-    Custom nodes read files named in the query in their own ways, often with no check for
-    ``..`` (``node_readings``); none of those readings may land in another user's folder or
-    under ``user/``. A ``/view``-style query that names a part twice is refused as well,
-    since nodes differ in which value they read.
+    Custom nodes read the files a request names in their own ways, often with no check for
+    ``..`` (``node_readings``); none of those readings may be off limits
+    (``FileRoots.is_off_limits``). A ``/view``-style query that names a part twice is
+    refused as well, since nodes differ in which value they read.
     """
     if "filename" in query and any(len(query.getall(name, ())) > 1 for name in FILE_QUERY):
         return "the query names filename, subfolder or type more than once"
     roots = FileRoots.of(folder_paths)
-    if any(roots.is_off_limits(path, folder) for path in node_readings(folder_paths, query)):
+    readings = node_readings(roots, folder_paths, query, path_values)
+    if any(roots.is_off_limits(path, folder) for path in readings):
         return NOT_YOUR_FILE
     return None
 
 
-def node_readings(folder_paths: Any, query: MultiDictProxy[str]) -> Iterator[str]:
-    """Every path a custom node may read for ``query``.
+def node_readings(
+    roots: FileRoots, folder_paths: Any, query: MultiDictProxy[str], path_values: Iterable[str]
+) -> Iterator[str]:
+    """Every path a custom node may read for a request.
 
-    - Any value that looks like a path, on its own (VideoHelperSuite's ``/vhs/getpath``
-      lists the folder in ``path``), quotes and spaces around it dropped.
+    - Every value of the query and of the path, quotes and spaces around it dropped, as a
+      path of its own (VideoHelperSuite's ``/vhs/getpath`` lists the folder in ``path``) and
+      under ``input/``, ``output/`` and ``temp/`` (a node's own ``?dir=auth_bob``).
     - ``/view``'s way (VideoHelperSuite's ``/vhs/viewvideo``, say): ``type`` (``output`` when
       absent) or an ``[output]``-style annotation picks the folder, or the name's own folder
       (``type=path``); then ``subfolder`` and the name, whole or its last part alone.
     """
-    for value in query.values():
-        if "/" in value or os.sep in value:
-            yield _unquoted(value)
+    for value in (*query.values(), *path_values):
+        each = _unquoted(value)
+        if each:
+            yield each
+            yield from (
+                os.path.join(root, each) for root in (roots.input, roots.output, roots.temp)
+            )
     if "filename" not in query:
         return
     raw = query["filename"]
@@ -260,8 +274,12 @@ async def custom_node_route(call: Call) -> web.StreamResponse:
     """Every route of another custom node, for non-administrators: see
     ``custom_node_file_refusal``. What a node serves in other ways is up to the node."""
     folder_paths = call.runtime.host.folder_paths
-    if folder_paths is not None and "?" in call.request.raw_path:
-        refused = custom_node_file_refusal(folder_paths, call.request.rel_url.query, call.folder)
+    request = call.request
+    path_values = request.match_info.values()
+    if folder_paths is not None and ("?" in request.raw_path or path_values):
+        refused = custom_node_file_refusal(
+            folder_paths, request.rel_url.query, call.folder, path_values
+        )
         if refused is not None:
             return responses.forbidden(refused)
     return await call.forward()

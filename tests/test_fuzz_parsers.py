@@ -16,8 +16,10 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import string
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -923,7 +925,7 @@ async def test_any_request_without_a_valid_credential_stays_outside(
 
 # --- a custom node's /view-style query ----------------------------------------------------
 
-FOLDERS = Folders(Path("/srv/comfyui"))
+FOLDERS = Folders(Path(tempfile.gettempdir()) / f"comfyui-auth-folders-{os.getpid()}")
 FOLDER_PATHS = SimpleNamespace(
     get_input_directory=lambda: str(FOLDERS.input),
     get_output_directory=lambda: str(FOLDERS.output),
@@ -935,10 +937,11 @@ FOLDER_PATHS = SimpleNamespace(
         str(FOLDERS.annotated(name)[1] or "") or None,
     ),
 )
-"""``folder_paths`` of a ComfyUI in ``/srv/comfyui`` (``devhost.folders``' layout)."""
+"""``folder_paths`` of a ComfyUI in a temporary folder (``devhost.folders``' layout)."""
+BASE = str(FOLDERS.base)
 PATH_PIECES = st.lists(
     st.sampled_from(
-        ["..", ".", "", "auth_alice", "auth_bob", "output", "input", "user", "x.png", "/srv"]
+        ["..", ".", "", "auth_alice", "auth_bob", "output", "input", "user", "x.png", BASE]
     ),
     max_size=6,
 ).map("/".join)
@@ -946,10 +949,21 @@ ANNOTATIONS = st.sampled_from(["", " [output]", " [input]", " [temp]"])
 QUOTES = st.sampled_from(["", '"', " "])
 
 
+@pytest.fixture(scope="module")
+def data_folders() -> Iterator[None]:
+    """``FOLDERS`` on disk, alice and bob with a folder in each of its data folders."""
+    for root in (FOLDERS.input, FOLDERS.output, FOLDERS.temp, FOLDERS.user):
+        for who in ("auth_alice", "auth_bob"):
+            (root / who).mkdir(parents=True)
+    yield
+    shutil.rmtree(FOLDERS.base)
+
+
 def node_readings(filename: str, subfolder: str, kind: str | None) -> list[str]:
-    """Every file a naive node may read for this query, normalised: each value as a path of
-    its own (quotes and spaces dropped); ``type`` (``path``: the name's own folder) or the
-    annotation picks the folder, then the subfolder and the name, whole or its last part."""
+    """Every file a naive node may read for this query, normalised: each value (quotes and
+    spaces dropped) as a path of its own or under a data folder; ``type`` (``path``: the
+    name's own folder) or the annotation picks the folder, then the subfolder and the name,
+    whole or its last part."""
     bare = filename.strip().strip('"').strip()
     name, annotated = FOLDER_PATHS.annotated_filepath(bare)
     if kind == "path":
@@ -957,7 +971,9 @@ def node_readings(filename: str, subfolder: str, kind: str | None) -> list[str]:
     else:
         folders = {annotated, FOLDER_PATHS.get_directory_by_type(kind or "output")} - {None}
     names = {name, name.rpartition("/")[2]}
-    readings = [bare, subfolder.strip().strip('"').strip()]
+    values = [bare, subfolder.strip().strip('"').strip()]
+    roots = (FOLDERS.input, FOLDERS.output, FOLDERS.temp)
+    readings = values + [os.path.join(root, value) for root in roots for value in values]
     readings += [os.path.join(folder, subfolder, each) for folder in folders for each in names]
     return [os.path.normpath(os.path.abspath(reading)) for reading in readings]
 
@@ -982,7 +998,7 @@ def closed_to_alice(path: str) -> bool:
 )
 @example("", " [output]", '"', "auth_bob", "other")  # the annotation inside quotes
 def test_a_node_query_that_passes_never_reaches_another_users_file(
-    filename: str, annotation: str, quote: str, subfolder: str, kind: str | None
+    data_folders: None, filename: str, annotation: str, quote: str, subfolder: str, kind: str | None
 ) -> None:
     """Whatever alice puts in a query to a custom node, if the package lets it through, no
     way a naive node may read it lands in bob's folders or in ``user/`` outside her own."""

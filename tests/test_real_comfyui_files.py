@@ -162,6 +162,36 @@ async def test_a_custom_nodes_folder_listing_is_cut_to_the_callers_folders(
     assert (status, alices_image["filename"] in listed) == (200, True)
     bobs = base / "output" / folder("bob")
     assert (await client.call("bob", "GET", f"/file_preview/list?path={bobs}"))[0] == 200
+    for spelling in (folder("alice"), f"{folder('bob')}/../{folder('alice')}", f' "{alices.name}"'):
+        answer = await client.call(
+            "bob", "GET", "/file_preview/outputs?" + urlencode({"dir": spelling})
+        )
+        assert answer[0] == 403, (spelling, answer)
+    status, listed = await client.call("alice", "GET", f"/file_preview/outputs?dir={alices.name}")
+    assert (status, alices_image["filename"] in listed) == (200, True)
+
+
+async def test_a_file_named_in_a_custom_nodes_path_is_cut_to_the_callers_files(
+    client: Client, alices_image: dict[str, str]
+) -> None:
+    """A node route with the file in its path (``/file_preview/files/{subfolder}/{name}``):
+    the router's decoded values are read like a query's, so no spelling of alice's folder
+    in the path reaches her file for bob."""
+    name, sub = alices_image["filename"], alices_image["subfolder"]
+    for path in (
+        f"/file_preview/files/{sub}/{name}",
+        f"/api/file_preview/files/{sub}/{name}",
+        f"/file_preview/files/{quote(sub)}/{quote(name)}",
+        f"/file_preview/files/%2E%2E%2F{sub}/{name}",
+        f"/file_preview/files/..%2F{sub}/{name}",
+    ):
+        answer = await client.raw("bob", "GET", path)
+        assert answer.status in (403, 404), (path, answer.status)
+        assert answer.content_type != "image/png", path
+    assert (await client.raw("bob", "GET", f"/file_preview/files/{sub}/{name}")).status == 403
+    for who in ("alice", "admin"):
+        answer = await client.raw(who, "GET", f"/file_preview/files/{sub}/{name}")
+        assert (answer.status, answer.content_type) == (200, "image/png"), who
 
 
 async def test_a_pre_existing_output_at_the_top_is_for_administrators(

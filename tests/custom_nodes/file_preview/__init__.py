@@ -4,7 +4,9 @@ Like VideoHelperSuite's ``/vhs/viewvideo`` and ``/vhs/getpath``, its routes take
 query (``filename``, ``subfolder``, ``type``: ``output`` by default, ``path`` for a name that
 is a path of its own) or a folder in ``path``, and check nothing themselves:
 ``/file_preview/view`` joins the whole file name, ``/file_preview/view_name`` its last part
-alone, ``/file_preview/list`` lists a folder. ComfyUI loads it from ``custom_nodes/`` beside
+alone, ``/file_preview/list`` lists a folder, ``/file_preview/outputs?dir=`` a folder of
+``output/``, and ``/file_preview/files/{subfolder}/{name}`` serves a file of ``output/``
+named in the path. ComfyUI loads it from ``custom_nodes/`` beside
 comfyui-auth (``tests/test_real_comfyui_files.py``), so the package must cut it to the
 caller's files without knowing it.
 """
@@ -31,9 +33,16 @@ def _answer(request: web.Request, last_part_only: bool) -> web.StreamResponse:
         directory = folder_paths.get_directory_by_type(query.get("type", "output"))
     if directory is None:
         return web.json_response({"error": "unknown type"}, status=400)
-    path = os.path.join(
-        directory, query.get("subfolder", ""), os.path.basename(name) if last_part_only else name
+    return _file(
+        os.path.join(
+            directory,
+            query.get("subfolder", ""),
+            os.path.basename(name) if last_part_only else name,
+        )
     )
+
+
+def _file(path: str) -> web.StreamResponse:
     if not os.path.isfile(path):
         return web.json_response({"error": "no such file"}, status=404)
     return web.FileResponse(path)
@@ -57,3 +66,20 @@ def _listing(path: str) -> list[str]:
 async def list_folder(request: web.Request) -> web.StreamResponse:
     path = request.rel_url.query.get("path", "")
     return web.json_response(await asyncio.to_thread(_listing, path))
+
+
+@routes.get("/file_preview/outputs")
+async def list_outputs(request: web.Request) -> web.StreamResponse:
+    folder = os.path.join(folder_paths.get_output_directory(), request.rel_url.query["dir"])
+    return web.json_response(await asyncio.to_thread(_listing, folder))
+
+
+@routes.get("/file_preview/files/{subfolder}/{name}")
+async def output_file(request: web.Request) -> web.StreamResponse:
+    return _file(
+        os.path.join(
+            folder_paths.get_output_directory(),
+            request.match_info["subfolder"],
+            request.match_info["name"],
+        )
+    )
