@@ -171,6 +171,24 @@ async def test_a_custom_nodes_folder_listing_is_cut_to_the_callers_folders(
     assert (status, alices_image["filename"] in listed) == (200, True)
 
 
+async def test_a_custom_nodes_websocket_never_sends_another_users_file(
+    real_comfyui: RunningComfyUI, client: Client, alices_image: dict[str, str]
+) -> None:
+    """The same rule holds for a WebSocket handshake: bob's is refused before the node's
+    handler runs; alice's gets her file's bytes."""
+    url = real_comfyui.url.replace("http", "ws", 1) + "/file_preview/socket?"
+    url += urlencode(alices_image)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.http.ws_connect(url, headers=client.headers("bob"))
+    assert refused.value.status == 403
+    async with client.http.ws_connect(url, headers=client.headers("alice")) as socket:
+        sent = await socket.receive_bytes()
+    on_disk = (
+        real_comfyui.base_dir / "output" / alices_image["subfolder"] / alices_image["filename"]
+    )
+    assert sent == on_disk.read_bytes()
+
+
 async def test_a_file_named_in_a_custom_nodes_path_is_cut_to_the_callers_files(
     client: Client, alices_image: dict[str, str]
 ) -> None:

@@ -3,12 +3,17 @@
 Like VideoHelperSuite's ``/vhs/viewvideo`` and ``/vhs/getpath``, its routes take ``/view``'s
 query (``filename``, ``subfolder``, ``type``: ``output`` by default, ``path`` for a name that
 is a path of its own) or a folder in ``path``, and check nothing themselves:
-``/file_preview/view`` joins the whole file name, ``/file_preview/view_name`` its last part
-alone, ``/file_preview/list`` lists a folder, ``/file_preview/outputs?dir=`` a folder of
-``output/``, and ``/file_preview/files/{subfolder}/{name}`` serves a file of ``output/``
-named in the path. ComfyUI loads it from ``custom_nodes/`` beside
-comfyui-auth (``tests/test_real_comfyui_files.py``), so the package must cut it to the
-caller's files without knowing it.
+
+- ``/file_preview/view`` joins the whole file name, ``/file_preview/view_name`` its last
+  part alone;
+- ``/file_preview/list`` lists a folder, ``/file_preview/outputs?dir=`` a folder of
+  ``output/``;
+- ``/file_preview/files/{subfolder}/{name}`` serves a file of ``output/`` named in the path;
+- ``/file_preview/socket`` sends a file over a WebSocket.
+
+ComfyUI loads it from ``custom_nodes/`` beside comfyui-auth
+(``tests/test_real_comfyui_files.py``), so the package must cut it to the caller's files
+without knowing it.
 """
 
 from __future__ import annotations
@@ -83,3 +88,21 @@ async def output_file(request: web.Request) -> web.StreamResponse:
             request.match_info["name"],
         )
     )
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
+
+
+@routes.get("/file_preview/socket")
+async def file_socket(request: web.Request) -> web.StreamResponse:
+    query = request.rel_url.query
+    path = os.path.join(
+        folder_paths.get_output_directory(), query.get("subfolder", ""), query["filename"]
+    )
+    socket = web.WebSocketResponse()
+    await socket.prepare(request)
+    await socket.send_bytes(await asyncio.to_thread(_read, path))
+    await socket.close()
+    return socket
