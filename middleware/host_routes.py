@@ -190,7 +190,8 @@ class RouteInfo:
     key: tuple[str, str]
     route_class: RouteClass
     serves_frontend: bool
-    """The frontend's ``index.html`` and static files: the only answers without a sandbox."""
+    """The frontend's ``index.html`` and static files: the only answers without a sandbox
+    (a static route that serves one of ComfyUI's data folders is not, ``_serves_data``)."""
     core: bool = False
     """Its handler is ComfyUI's own (not a custom node's): it learns the user only from the
     ``UserManager`` (which ``host_users`` binds) and saves no file while answering."""
@@ -208,16 +209,20 @@ class RouteInfo:
 class HostRoutes:
     """The classification of one host's routes, built when the app starts."""
 
-    def __init__(self, core_dir: Path | None) -> None:
+    def __init__(self, core_dir: Path | None, folder_paths: Any | None = None) -> None:
         self._core_dir = core_dir
+        self._folder_paths = folder_paths
         self._info: dict[AbstractRoute, RouteInfo] = {}
         self.closed: list[str] = []
         """Core routes the package does not know, closed to users (for the log and tests)."""
 
     def classify(self, app: web.Application) -> None:
         """Classify every route of ``app`` and its sub-apps; log the closed ones once."""
+        data = self._data_folders()
         for route, is_static in _routes(app):
             info = describe(route, is_static)
+            if info.serves_frontend and _serves_data(route, data):
+                info = replace(info, serves_frontend=False)  # user files: sandboxed
             if is_static or not self._is_core(route.handler):
                 self._info[route] = info
                 continue
@@ -241,6 +246,19 @@ class HostRoutes:
         route = request.match_info.route
         known = self._info.get(route)
         return known if known is not None else describe(route, is_static=False)
+
+    def _data_folders(self) -> tuple[Path, ...]:
+        """ComfyUI's ``input/``, ``output/``, ``temp/`` and ``user/``: users' files."""
+        folder_paths = self._folder_paths
+        if folder_paths is None:
+            return ()
+        getters = (
+            folder_paths.get_input_directory,
+            folder_paths.get_output_directory,
+            folder_paths.get_temp_directory,
+            folder_paths.get_user_directory,
+        )
+        return tuple(Path(getter()).resolve() for getter in getters)
 
     def _is_core(self, handler: Any) -> bool:
         """True for a handler defined in ComfyUI's own source, outside ``custom_nodes``."""
@@ -270,6 +288,17 @@ def describe(route: AbstractRoute, is_static: bool) -> RouteInfo:
         )
     )
     return RouteInfo(key, known, serves_frontend)
+
+
+def _serves_data(route: AbstractRoute, data: tuple[Path, ...]) -> bool:
+    """A static route whose folder holds, or lies in, one of ComfyUI's data folders: a node
+    serving ``output/`` or ``input/`` as static files serves what users uploaded, so its
+    answers get the sandbox like ``/view``'s."""
+    directory = route.resource.get_info().get("directory") if route.resource else None
+    if not isinstance(directory, Path):
+        return False
+    directory = directory.resolve()
+    return any(directory.is_relative_to(each) or each.is_relative_to(directory) for each in data)
 
 
 def _routes(app: web.Application) -> Iterator[tuple[AbstractRoute, bool]]:

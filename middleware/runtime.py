@@ -94,7 +94,7 @@ def build_runtime(settings: Settings, host: HostAdapter) -> AuthRuntime:
         index=IndexInjector(host.web_root),
         host_users=HostUsers(host.user_manager),
         client_ids=ClientIdOwners(),
-        routes=HostRoutes(host.core_dir),
+        routes=HostRoutes(host.core_dir, host.folder_paths),
         devices=TrustedDevices(signing_key),
         shared_config=shared_config,
         activity=activity,

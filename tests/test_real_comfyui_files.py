@@ -383,6 +383,24 @@ async def test_user_content_is_never_an_active_document(client: Client) -> None:
     assert "sandbox" not in index.headers.get("Content-Security-Policy", "")
 
 
+async def test_a_custom_nodes_static_route_to_user_files_serves_them_sandboxed(
+    client: Client,
+) -> None:
+    """A node that serves ``input/`` as static files (``web.static``) serves what users
+    uploaded: an SVG with a script gets the sandbox there as on ``/view``, and bob cannot
+    fetch alice's through it."""
+    status, answer = await client.upload(
+        "alice", "q.svg", SVG_WITH_SCRIPT, content_type="image/svg+xml"
+    )
+    assert status == 200, answer
+    path = f"/file_preview/inputs/{answer['subfolder']}/q.svg"
+    for who in ("alice", "admin"):
+        served = await client.raw(who, "GET", path)
+        assert served.status == 200, who
+        assert served.headers["Content-Security-Policy"] == "sandbox", who
+    assert (await client.raw("bob", "GET", path)).status == 403
+
+
 async def test_every_core_route_of_this_comfyui_is_classified(
     real_comfyui: RunningComfyUI,
 ) -> None:

@@ -9,7 +9,8 @@ is a path of its own) or a folder in ``path``, and check nothing themselves:
 - ``/file_preview/list`` lists a folder, ``/file_preview/outputs?dir=`` a folder of
   ``output/``;
 - ``/file_preview/files/{subfolder}/{name}`` serves a file of ``output/`` named in the path;
-- ``/file_preview/socket`` sends a file over a WebSocket.
+- ``/file_preview/socket`` sends a file over a WebSocket;
+- ``/file_preview/inputs/`` serves ``input/`` as static files.
 
 ComfyUI loads it from ``custom_nodes/`` beside comfyui-auth
 (``tests/test_real_comfyui_files.py``), so the package must cut it to the caller's files
@@ -27,6 +28,8 @@ from server import PromptServer  # type: ignore[import-not-found]
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 routes = PromptServer.instance.routes
+os.makedirs(folder_paths.get_input_directory(), exist_ok=True)
+routes.static("/file_preview/inputs", folder_paths.get_input_directory())
 
 
 def _answer(request: web.Request, last_part_only: bool) -> web.StreamResponse:
