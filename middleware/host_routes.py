@@ -249,16 +249,14 @@ class HostRoutes:
 
     def _data_folders(self) -> tuple[Path, ...]:
         """ComfyUI's ``input/``, ``output/``, ``temp/`` and ``user/``: users' files."""
-        folder_paths = self._folder_paths
-        if folder_paths is None:
+        from .user_files import FileRoots  # late: user_files needs the runtime, built on this
+
+        if self._folder_paths is None:
             return ()
-        getters = (
-            folder_paths.get_input_directory,
-            folder_paths.get_output_directory,
-            folder_paths.get_temp_directory,
-            folder_paths.get_user_directory,
+        roots = FileRoots.of(self._folder_paths)
+        return tuple(
+            Path(each).resolve() for each in (roots.input, roots.output, roots.temp, roots.user)
         )
-        return tuple(Path(getter()).resolve() for getter in getters)
 
     def _is_core(self, handler: Any) -> bool:
         """True for a handler defined in ComfyUI's own source, outside ``custom_nodes``."""
