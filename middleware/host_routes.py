@@ -253,7 +253,10 @@ class HostRoutes:
 
         if self._folder_paths is None:
             return ()
-        roots = FileRoots.of(self._folder_paths)
+        try:
+            roots = FileRoots.of(self._folder_paths)
+        except AttributeError:  # a host whose folder_paths names no data folders: none to serve
+            return ()
         return tuple(
             Path(each).resolve() for each in (roots.input, roots.output, roots.temp, roots.user)
         )
