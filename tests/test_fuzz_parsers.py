@@ -59,7 +59,7 @@ from comfyui_auth.middleware.request_credentials import (
 )
 from comfyui_auth.middleware.return_path import MAX_RETURN_PATH, safe_return_path
 from comfyui_auth.middleware.same_origin import is_same_origin
-from comfyui_auth.middleware.user_files import custom_node_file_refusal
+from comfyui_auth.middleware.user_files import NOT_YOUR_FILE, custom_node_file_refusal
 from comfyui_auth.tests.minimal_host import MinimalHost, build_minimal_host
 from comfyui_auth.tests.raw_http import raw_request
 
@@ -1010,3 +1010,34 @@ def test_a_node_query_that_passes_never_reaches_another_users_file(
     if custom_node_file_refusal(FOLDER_PATHS, query, "auth_alice") is None:
         readings = node_readings(sent, subfolder, kind)
         assert not any(closed_to_alice(path) for path in readings), readings
+
+
+ODD_VALUES = st.lists(
+    st.sampled_from(["auth_bob", "auth_\x00", "..", "/", "\x00", "C:\\", "~", "é", "output"])
+    | st.sampled_from([BASE, " [output]", '"'])
+    | st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+    max_size=6,
+).map("".join)
+"""Query and path values an attacker might send: user folders, NUL, drive letters, quotes."""
+
+
+@FAST
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["filename", "subfolder", "type", "path", "dir"]), ODD_VALUES),
+        max_size=6,
+    ),
+    st.lists(ODD_VALUES, max_size=3),
+)
+def test_any_custom_node_request_gets_an_answer_or_a_reason(
+    data_folders: None, fields: list[tuple[str, str]], path_values: list[str]
+) -> None:
+    """Whatever a query and a path carry (NUL, a drive letter, any script), the custom-node
+    rule answers None or one of its reasons: never an exception, so never a 500."""
+    query = MultiDictProxy(MultiDict(fields))
+    answer = custom_node_file_refusal(FOLDER_PATHS, query, "auth_alice", path_values)
+    assert answer in (
+        None,
+        NOT_YOUR_FILE,
+        "the query names filename, subfolder or type more than once",
+    )
