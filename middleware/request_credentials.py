@@ -148,7 +148,7 @@ def _plain_session_cookie(header: str) -> str | None:
     anything unusual, which ``session_cookie`` leaves to aiohttp's parser. A pure function
     of the header, so its answer is kept (``PARSED_HEADERS``)."""
     before, name, rest = header.partition(_SESSION_COOKIE_PART)
-    if not name or _SESSION_COOKIE_PART in rest:
+    if not name or SESSION_COOKIE in rest:  # the name again, with or without "=": unusual
         return None
     before = before.rpartition(";")[2]
     if before and not before.isspace():  # the name is the end of another part

@@ -319,6 +319,7 @@ def test_the_session_cookie_is_the_one_part_of_that_name(
 @example(f"a={SESSION_COOKIE}=x; {SESSION_COOKIE}=y")
 @example(f"a {SESSION_COOKIE}=x")
 @example(f'{SESSION_COOKIE}="x"')
+@example(f"{SESSION_COOKIE}={SESSION_COOKIE};{SESSION_COOKIE}")  # the name again, bare
 def test_an_odd_cookie_header_never_yields_a_made_up_session_cookie(header: str) -> None:
     request = make_mocked_request("GET", "/", headers={"Cookie": header})
     assert session_cookie(request) in (_one_part_named(header), request.cookies.get(SESSION_COOKIE))
