@@ -237,9 +237,11 @@ def node_readings(
 ) -> Iterator[str]:
     """Every path a custom node may read for a request.
 
-    - Every value of the query and of the path, quotes and spaces around it dropped, as a
-      path of its own (VideoHelperSuite's ``/vhs/getpath`` lists the folder in ``path``) and
-      under ``input/``, ``output/`` and ``temp/`` (a node's own ``?dir=auth_bob``).
+    - Every value of the query and of the path, quotes and spaces around it dropped, under
+      ``input/``, ``output/`` and ``temp/`` (a node's own ``?dir=auth_bob``) and, when it
+      holds a separator, as a path of its own (VideoHelperSuite's ``/vhs/getpath`` lists the
+      folder in ``path``): a plain word such as ``?role=user`` is no path, though ComfyUI
+      usually runs in the folder that holds ``user/``.
     - ``/view``'s way (VideoHelperSuite's ``/vhs/viewvideo``, say): ``type`` (``output`` when
       absent) or an ``[output]``-style annotation picks the folder, or the name's own folder
       (``type=path``); then ``subfolder`` and the name, whole or its last part alone.
@@ -247,7 +249,8 @@ def node_readings(
     for value in (*query.values(), *path_values):
         each = _unquoted(value)
         if each:
-            yield each
+            if "/" in each or os.sep in each:
+                yield each
             yield from (
                 os.path.join(root, each) for root in (roots.input, roots.output, roots.temp)
             )

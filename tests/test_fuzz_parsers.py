@@ -974,7 +974,8 @@ def node_readings(filename: str, subfolder: str, kind: str | None) -> list[str]:
     names = {name, name.rpartition("/")[2]}
     values = [bare, subfolder.strip().strip('"').strip()]
     roots = (FOLDERS.input, FOLDERS.output, FOLDERS.temp)
-    readings = values + [os.path.join(root, value) for root in roots for value in values]
+    readings = [value for value in values if "/" in value]  # a path of its own
+    readings += [os.path.join(root, value) for root in roots for value in values]
     readings += [os.path.join(folder, subfolder, each) for folder in folders for each in names]
     return [os.path.normpath(os.path.abspath(reading)) for reading in readings]
 
@@ -1042,3 +1043,29 @@ def test_any_custom_node_request_gets_an_answer_or_a_reason(
         NOT_YOUR_FILE,
         "the query names filename, subfolder or type more than once",
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        ("user", False),  # a plain word, though it names user/ from ComfyUI's own folder
+        ("user/", True),  # a path: user/ itself lists every user's folder
+        ("input", False),
+        ("output/auth_bob", True),
+        ("user/auth_bob", True),
+        ("user/__auth", True),  # the package's own secrets
+        ("user/users.json", True),
+        ("user/auth_alice/workflows", False),  # her own
+        ("auth_bob", True),  # under output/
+    ],
+)
+def test_a_custom_node_query_word_is_refused_only_when_it_names_a_closed_folder(
+    data_folders: None, monkeypatch: pytest.MonkeyPatch, value: str, refused: bool
+) -> None:
+    """ComfyUI usually runs in its own folder, so a relative path is read from there too:
+    ``?role=user`` must stay open while ``?path=user/`` and ``?path=user/auth_bob`` are
+    closed."""
+    monkeypatch.chdir(FOLDERS.base)
+    query = MultiDictProxy(MultiDict({"value": value}))
+    answer = custom_node_file_refusal(FOLDER_PATHS, query, "auth_alice")
+    assert (answer == NOT_YOUR_FILE) is refused
