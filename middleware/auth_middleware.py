@@ -86,7 +86,9 @@ def make_auth_middleware(runtime: AuthRuntime) -> Callable[..., Awaitable[web.St
             request[IDENTITY] = identity
             rule = EVERYONE_RULES.get(route.key)
             if rule is None and not identity.is_admin:
-                rule = USER_RULES.get(route.key) or (None if route.core else custom_node_route)
+                rule = USER_RULES.get(route.key) or (
+                    custom_node_route if route.checks_file_names else None
+                )
             caller = None if host_only else REQUEST_CALLER.set(identity)  # user_files' hook
             try:
                 if rule is None:

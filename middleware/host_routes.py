@@ -195,15 +195,24 @@ class RouteInfo:
     core: bool = False
     """Its handler is ComfyUI's own (not a custom node's): it learns the user only from the
     ``UserManager`` (which ``host_users`` binds) and saves no file while answering."""
+    static: bool = False
+    """A static route: aiohttp serves only files inside its folder."""
     admin_only: bool = field(init=False)
     """``route_class is RouteClass.ADMIN``, stored: an ``Enum`` comparison per request costs."""
     may_upgrade: bool = field(init=False)
     """Its handler may answer with a WebSocket: every route but ComfyUI's own, other than
     ``/ws``. Only there is a request's ``Upgrade`` header looked at (origin, ``clientId``)."""
+    checks_file_names: bool = field(init=False)
+    """A users' request gets ``user_files.custom_node_route``: a custom node's handler may
+    read any file the request names. Not ComfyUI's own routes (their rules are in
+    ``user_files.FILE_RULES``), nor the frontend's static ones: aiohttp reads only inside
+    their folder, which holds no data folder (``_serves_data``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "admin_only", self.route_class is RouteClass.ADMIN)
         object.__setattr__(self, "may_upgrade", not self.core or self.key == WEBSOCKET_ROUTE)
+        frontend_files = self.static and self.serves_frontend
+        object.__setattr__(self, "checks_file_names", not (self.core or frontend_files))
 
 
 class HostRoutes:
@@ -279,16 +288,8 @@ def describe(route: AbstractRoute, is_static: bool) -> RouteInfo:
     known = CORE_ROUTES.get(key, RouteClass.USER)
     if requires_admin(key[1]):  # ComfyUI-Manager and the like, whoever registered them
         known = RouteClass.ADMIN
-    serves_frontend = (
-        is_static
-        or isinstance(route.resource, web.StaticResource)
-        or key
-        == (
-            "GET",
-            "/",
-        )
-    )
-    return RouteInfo(key, known, serves_frontend)
+    static = is_static or isinstance(route.resource, web.StaticResource)
+    return RouteInfo(key, known, static or key == ("GET", "/"), static=static)
 
 
 def _serves_data(route: AbstractRoute, data: tuple[Path, ...]) -> bool:

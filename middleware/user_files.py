@@ -274,8 +274,9 @@ def _unquoted(value: str) -> str:
 
 
 async def custom_node_route(call: Call) -> web.StreamResponse:
-    """Every route of another custom node, for non-administrators: see
-    ``custom_node_file_refusal``. What a node serves in other ways is up to the node."""
+    """Every route of another custom node (``RouteInfo.checks_file_names``), for
+    non-administrators: see ``custom_node_file_refusal``. What a node serves in other ways
+    is up to the node."""
     folder_paths = call.runtime.host.folder_paths
     request = call.request
     path_values = request.match_info.values()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aiohttp import web
@@ -136,3 +137,37 @@ def test_every_listed_route_has_a_method_and_a_template() -> None:
         assert method in {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
         assert template.startswith("/")
         assert not template.startswith("/api/")
+
+
+def test_only_the_frontends_static_files_and_comfyuis_routes_skip_the_file_names_check(
+    tmp_path: Path,
+) -> None:
+    """aiohttp serves a static route's files from its folder alone: the frontend's holds no
+    data folder, so checking what a request names there would only cost time; a static
+    route over ``input/`` serves users' files, sandboxed and checked."""
+    frontend, data = tmp_path / "frontend", tmp_path / "base"
+    for folder in (frontend, *(data / name for name in ("input", "output", "temp", "user"))):
+        folder.mkdir(parents=True)
+    folder_paths = SimpleNamespace(
+        **{
+            f"get_{name}_directory": (lambda name=name: str(data / name))
+            for name in ("input", "output", "temp", "user")
+        }
+    )
+    app = app_with_routes(tmp_path)
+    app.router.add_static("/assets", frontend)
+    app.router.add_static("/node_inputs", data / "input")
+    routes = HostRoutes(tmp_path, folder_paths)
+    routes.classify(app)
+    found = {
+        route_key(route): (
+            routes._info[route].serves_frontend,
+            routes._info[route].checks_file_names,
+        )
+        for route in app.router.routes()
+        if route in routes._info
+    }
+    assert found[("GET", "/assets")] == (True, False)
+    assert found[("GET", "/node_inputs")] == (False, True)
+    assert found[("POST", "/my_node/run")] == (False, True)
+    assert found[("GET", "/view")] == (False, False)  # ComfyUI's own: FILE_RULES
