@@ -77,7 +77,7 @@ def make_auth_middleware(runtime: AuthRuntime) -> Callable[..., Awaitable[web.St
                 if client_id:
                     runtime.client_ids.claim(client_id, identity.name)
             if route.serves_frontend and runtime.index.applies_to(request):
-                return runtime.index.response()
+                return runtime.index.response(await handler(request))
             # ComfyUI's own handlers learn the user from the bound UserManager alone and save
             # no file while answering: a custom node's may read Comfy-User or save a file.
             host_only = route.core and runtime.host_users.bound

@@ -10,11 +10,26 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import istr
 
 INJECT_TAG = '<script src="/auth/inject.js"></script>'
 INDEX_PATHS = frozenset({"/", "/index.html"})
 _HEAD = re.compile(rb"<head(\s[^>]*)?>", re.IGNORECASE)
+BODY_HEADERS = frozenset(
+    {
+        hdrs.CONTENT_TYPE,
+        hdrs.CONTENT_LENGTH,
+        hdrs.CONTENT_ENCODING,
+        hdrs.CONTENT_RANGE,
+        hdrs.ACCEPT_RANGES,
+        hdrs.ETAG,
+        hdrs.LAST_MODIFIED,
+        hdrs.TRANSFER_ENCODING,
+    }
+)
+"""What the host's answer says about its own body (the unpatched file), not about ours."""
+NOT_STORED = {hdrs.CACHE_CONTROL: "no-cache", istr("Pragma"): "no-cache", hdrs.EXPIRES: "0"}
 
 
 class IndexInjector:
@@ -27,16 +42,25 @@ class IndexInjector:
     def applies_to(self, request: web.Request) -> bool:
         return request.method in ("GET", "HEAD") and request.rel_url.raw_path in INDEX_PATHS
 
-    def response(self) -> web.StreamResponse:
+    def response(self, host_answer: web.StreamResponse) -> web.StreamResponse:
+        """The patched file under the headers of the host's own answer for the index.
+
+        ComfyUI's middlewares decorate that answer: with ``--disable-api-nodes`` its
+        ``Content-Security-Policy`` is what keeps the frontend from reaching the internet,
+        and its cache rules say the index is never stored. Only the headers that describe
+        the host's body are dropped; an answer that is not a plain 200 goes out unchanged.
+        """
+        if host_answer.prepared or host_answer.status != 200:
+            return host_answer
         body = self._patched()
         if body is None:
             raise web.HTTPNotFound()
-        return web.Response(
-            body=body,
-            content_type="text/html",
-            charset="utf-8",
-            headers={"Cache-Control": "no-cache", "Pragma": "no-cache", "Expires": "0"},
-        )
+        headers = host_answer.headers.copy()
+        for name in BODY_HEADERS:
+            headers.popall(name, None)
+        for name, value in NOT_STORED.items():
+            headers.setdefault(name, value)
+        return web.Response(body=body, content_type="text/html", charset="utf-8", headers=headers)
 
     def _patched(self) -> bytes | None:
         try:

@@ -17,6 +17,7 @@ from multidict import istr
 
 from ..core.settings import Settings, settings_from_process
 from .host_adapter import HostAdapter
+from .responses import OWN_POLICY
 
 if TYPE_CHECKING:
     from .runtime import AuthRuntime
@@ -118,7 +119,12 @@ SANDBOX = "sandbox"
 (an SVG with a script, an HTML "user data" file) opened as a page runs in an opaque origin
 with no script, so it can never act on the ComfyUI origin (read the CSRF cookie, call
 ComfyUI-Manager). Images, video and audio embedded by the frontend are unaffected: a
-document's policy does not apply to the media it embeds."""
+document's policy does not apply to the media it embeds.
+
+An answer that already carries a policy gets this one as a header of its own: a browser
+enforces every policy it is sent, so the sandbox holds whatever the other allows. ComfyUI
+started with ``--disable-api-nodes`` sets its own policy on every answer, one that allows
+inline scripts; left alone, it would let a user's SVG run as the ComfyUI origin."""
 
 
 def security_headers(
@@ -131,10 +137,24 @@ def security_headers(
         headers = response.headers
         headers.setdefault(REFERRER_POLICY, "no-referrer")
         headers.setdefault(CONTENT_TYPE_OPTIONS, "nosniff")
-        if not runtime.routes.info(request).serves_frontend:
-            headers.setdefault(CONTENT_SECURITY_POLICY, SANDBOX)
+        if (
+            not runtime.routes.info(request).serves_frontend
+            and headers.setdefault(CONTENT_SECURITY_POLICY, SANDBOX) != SANDBOX
+        ):
+            also_sandbox(response)
 
     return add_security_headers
+
+
+def also_sandbox(response: web.StreamResponse) -> None:
+    """``SANDBOX`` beside the policies an answer already has, unless one of them is it; the
+    package's own pages get their own policy back instead (``responses.OWN_POLICY``)."""
+    headers = response.headers
+    own = response.get(OWN_POLICY)
+    if own is not None:
+        headers[CONTENT_SECURITY_POLICY] = own
+    elif SANDBOX not in headers.getall(CONTENT_SECURITY_POLICY):
+        headers.add(CONTENT_SECURITY_POLICY, SANDBOX)
 
 
 def warn_if_old_aiohttp() -> None:

@@ -150,19 +150,28 @@ def html_page(status: int, html: str, **headers: str) -> web.Response:
     same-origin check would refuse the sign-in of a browser without JavaScript. Nothing
     leaves the site either way; these pages link nowhere else.
     """
-    return web.Response(
+    page = web.Response(
         status=status,
         text=html,
         content_type="text/html",
         charset="utf-8",
         headers={
             **NO_STORE,
-            "Content-Security-Policy": (
-                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
-                " frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-            ),
+            "Content-Security-Policy": PAGE_POLICY,
             "X-Frame-Options": "DENY",
             "Referrer-Policy": "same-origin",
             **headers,
         },
     )
+    page[OWN_POLICY] = PAGE_POLICY
+    return page
+
+
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+OWN_POLICY = web.ResponseKey("comfyui_auth.own_policy", str)
+"""The policy of one of the package's own pages, kept on the answer: a host middleware may
+overwrite the header (ComfyUI's under ``--disable-api-nodes``), and the security headers
+put it back rather than sandbox the page (a sandboxed login page loads no style or script)."""

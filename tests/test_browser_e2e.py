@@ -204,7 +204,10 @@ async def sign_in_use_and_sign_out(served: Target, browser: Browser) -> None:
     assert width == DEMO_SIZE
 
     cookies = {c["name"]: c["value"] for c in await page.context.cookies()}
-    await page.evaluate("() => window.app.extensionManager.command.execute('comfyui-auth.signOut')")
+    # Not awaited in the page: the command navigates away, which would end the evaluation.
+    await page.evaluate(
+        "() => { window.app.extensionManager.command.execute('comfyui-auth.signOut'); }"
+    )
     await page.wait_for_url("**/auth/login?logout=true")
     await page.screenshot(path=artifact(f"{served.name}-signed-out.png"))
     replay = await page.request.get(
