@@ -29,7 +29,9 @@ BODY_HEADERS = frozenset(
     }
 )
 """What the host's answer says about its own body (the unpatched file), not about ours."""
-NOT_STORED = {hdrs.CACHE_CONTROL: "no-cache", istr("Pragma"): "no-cache", hdrs.EXPIRES: "0"}
+REVALIDATED = {hdrs.CACHE_CONTROL: "no-cache", istr("Pragma"): "no-cache", hdrs.EXPIRES: "0"}
+"""Cache headers the index gets unless the host set its own: a browser asks again on every
+load, so a frontend update (a new file, new script names) is seen at once."""
 
 
 class IndexInjector:
@@ -58,7 +60,7 @@ class IndexInjector:
         headers = host_answer.headers.copy()
         for name in BODY_HEADERS:
             headers.popall(name, None)
-        for name, value in NOT_STORED.items():
+        for name, value in REVALIDATED.items():
             headers.setdefault(name, value)
         return web.Response(body=body, content_type="text/html", charset="utf-8", headers=headers)
 

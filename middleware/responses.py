@@ -142,6 +142,16 @@ def redirect_to_login(next_path: str) -> web.Response:
     return redirect("/auth/login" + query)
 
 
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+OWN_POLICY = web.ResponseKey("comfyui_auth.own_policy", str)
+"""The policy of one of the package's own pages, kept on the answer: a host middleware may
+overwrite the header (ComfyUI's under ``--disable-api-nodes``), and the security headers
+put it back rather than sandbox the page (a sandboxed login page loads no style or script)."""
+
+
 def html_page(status: int, html: str, **headers: str) -> web.Response:
     """The package's own pages (login, setup), which post forms to this same origin.
 
@@ -165,13 +175,3 @@ def html_page(status: int, html: str, **headers: str) -> web.Response:
     )
     page[OWN_POLICY] = PAGE_POLICY
     return page
-
-
-PAGE_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
-    " frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-)
-OWN_POLICY = web.ResponseKey("comfyui_auth.own_policy", str)
-"""The policy of one of the package's own pages, kept on the answer: a host middleware may
-overwrite the header (ComfyUI's under ``--disable-api-nodes``), and the security headers
-put it back rather than sandbox the page (a sandboxed login page loads no style or script)."""
